@@ -1,0 +1,162 @@
+"""Settings of one run, as a dataclass that round-trips to JSON (notebook 03).
+
+Every output image gets a sidecar with ``Config.to_dict()``, so
+``Config.from_dict(json.load(f))`` re-creates the run that made it.
+``Config.validate()`` checks everything before any work starts.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+from dataclasses import dataclass, field
+
+from nst_tf.errors import ConfigError
+from nst_tf.models import ACTIVATIONS, POOLINGS, check_layers
+
+OPTIMIZERS = ("lbfgs", "adam", "sgd")
+INITS = ("content", "style", "noise")
+COLOR_MODES = ("none", "luminance", "histogram")
+TASKS = ("transfer", "reconstruct", "texture")
+
+#: Gatys et al.'s style layers: the first conv of each block, equally weighted.
+DEFAULT_STYLE_LAYERS = {f"block{b}_conv1": 1.0 for b in range(1, 6)}
+#: Gatys et al.'s content layer (conv4_2).
+DEFAULT_CONTENT_LAYERS = {"block4_conv2": 1.0}
+
+#: Known-good settings per optimiser (learning rates are in pixel units, 0-255).
+KNOWN_GOOD = {
+    "lbfgs": {"learning_rate": None, "steps": 100},
+    "adam": {"learning_rate": 4.0, "steps": 400},
+    "sgd": {"learning_rate": 2000.0, "steps": 400},
+}
+
+
+@dataclass
+class Config:
+    """All knobs of a style transfer, texture synthesis or content reconstruction.
+
+    Weights: the loss is ``content_weight * L_c + style_weight * L_s + tv_weight * L_tv``
+    with the mean-based terms of ``nst_tf.losses``. Size is the long side of the
+    generated image in pixels. ``pyramid`` lists ``(scale, steps)`` stages run
+    before the ``steps`` at full size (coarse-to-fine, see notebook 04).
+    """
+
+    task: str = "transfer"
+    content_layers: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_CONTENT_LAYERS))
+    style_layers: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_STYLE_LAYERS))
+    content_weight: float = 1.0
+    style_weight: float = 1e-2
+    tv_weight: float = 1e-2
+    optimizer: str = "lbfgs"
+    learning_rate: float | None = None
+    lr_decay: float = 1.0
+    steps: int = 100
+    pyramid: tuple[tuple[float, int], ...] = ((0.5, 100),)
+    init: str = "content"
+    size: int = 512
+    style_scale: float = 1.0
+    style_blend: tuple[float, ...] | None = None
+    preserve_color: str = "none"
+    pooling: str = "max"
+    activation: str = "relu"
+    seed: int = 0
+    frame_every: int = 0
+    weights: str | None = None
+
+    def __post_init__(self):
+        self.pyramid = tuple(tuple(stage) for stage in (self.pyramid or ()))
+        if self.style_blend is not None:
+            self.style_blend = tuple(self.style_blend)
+
+    # ---------------------------------------------------------------- checks
+    def validate(self) -> Config:
+        """Raise ConfigError (one line: what is wrong, how to fix) or return self."""
+        if self.task not in TASKS:
+            raise ConfigError(f"unknown task {self.task!r}: use one of {TASKS}")
+        _choice("optimizer", self.optimizer, OPTIMIZERS)
+        _choice("init", self.init, INITS)
+        _choice("preserve_color", self.preserve_color, COLOR_MODES)
+        _choice("pooling", self.pooling, POOLINGS)
+        _choice("activation", self.activation, ACTIVATIONS)
+        for name in ("content_weight", "style_weight", "tv_weight", "style_scale", "lr_decay"):
+            _nonnegative(name, getattr(self, name))
+        if self.style_scale <= 0:
+            raise ConfigError("style_scale must be > 0 (1.0 = style image as large as the content)")
+        if self.learning_rate is not None:
+            _nonnegative("learning_rate", self.learning_rate)
+        for group in ("content_layers", "style_layers"):
+            layers = getattr(self, group)
+            if layers:
+                check_layers(layers)
+                for name, w in layers.items():
+                    _nonnegative(f"{group}[{name!r}]", w)
+        if self.task != "texture" and self.content_weight > 0 and not self.content_layers:
+            raise ConfigError("content_weight > 0 but no content_layers: name one, e.g. block4_conv2")
+        if self.task != "reconstruct" and self.style_weight > 0 and not self.style_layers:
+            raise ConfigError("style_weight > 0 but no style_layers: name some, e.g. block1_conv1")
+        if not isinstance(self.steps, int) or self.steps < 1:
+            raise ConfigError(f"steps must be a positive integer, got {self.steps!r}")
+        for stage in self.pyramid:
+            if len(stage) != 2 or not 0 < stage[0] < 1 or int(stage[1]) < 0:
+                raise ConfigError(
+                    f"bad pyramid stage {stage!r}: use (scale, steps) with 0 < scale < 1, steps >= 0"
+                )
+        if not isinstance(self.size, int) or self.size < 16:
+            raise ConfigError(f"size must be an integer >= 16 pixels, got {self.size!r}")
+        if not isinstance(self.frame_every, int) or self.frame_every < 0:
+            raise ConfigError("frame_every must be an integer >= 0 (0 = no frames)")
+        if self.style_blend is not None:
+            for w in self.style_blend:
+                _nonnegative("style_blend", w)
+            if sum(self.style_blend) <= 0:
+                raise ConfigError("style_blend weights sum to 0: give at least one positive weight")
+        return self
+
+    # ---------------------------------------------------------------- JSON
+    def to_dict(self) -> dict:
+        """Plain dict (JSON-ready) of every field."""
+        out = dataclasses.asdict(self)
+        out["pyramid"] = [list(stage) for stage in self.pyramid]
+        if self.style_blend is not None:
+            out["style_blend"] = list(self.style_blend)
+        return out
+
+    @classmethod
+    def from_dict(cls, data: dict) -> Config:
+        """Inverse of ``to_dict``; unknown keys raise ConfigError naming them."""
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - names)
+        if unknown:
+            raise ConfigError(f"unknown config key(s) {unknown}: valid keys are {sorted(names)}")
+        return cls(**data)
+
+    def to_json(self, **kw) -> str:
+        return json.dumps(self.to_dict(), indent=2, **kw)
+
+    @classmethod
+    def from_json(cls, text: str) -> Config:
+        return cls.from_dict(json.loads(text))
+
+    def replace(self, **changes) -> Config:
+        """A copy with some fields changed (``dataclasses.replace``)."""
+        return dataclasses.replace(self, **changes)
+
+    def stages(self) -> list[tuple[float, int]]:
+        """The (scale, steps) stages actually run: the pyramid, then full size."""
+        return [(float(s), int(n)) for s, n in self.pyramid if int(n) > 0] + [(1.0, self.steps)]
+
+
+def _choice(name, value, options):
+    if value not in options:
+        raise ConfigError(f"unknown {name} {value!r}: use one of {', '.join(options)}")
+
+
+def _nonnegative(name, value):
+    try:
+        ok = math.isfinite(float(value)) and float(value) >= 0
+    except (TypeError, ValueError):
+        ok = False
+    if not ok:
+        raise ConfigError(f"{name} must be a finite number >= 0, got {value!r}")

@@ -1,0 +1,50 @@
+"""Loss terms of neural style transfer (notebooks 01-03 write each one out).
+
+All terms are *means*, not sums, so their size does not depend on the image
+size and the same weights and learning rates work at 64 px and at 1024 px.
+That is the one place we depart from Gatys et al. (2016), whose sums make the
+right style weight change with resolution.
+
+With ``F`` the (N, H, W, C) features of the generated image at one layer and
+``P`` those of the content image, ``M = H * W`` the number of positions:
+
+* content loss   ``L_c = mean((F - P)**2)``  (Gatys: ``1/2 * sum``)
+* Gram matrix    ``G = F^T F / M``, a (C, C) matrix of channel co-activations
+  averaged over positions (Gatys: no ``1/M``)
+* style loss     ``E_l = mean((G - A)**2)`` over the C*C entries, where ``A``
+  is the Gram matrix of the style image; ``L_s = sum_l w_l * E_l``. With our
+  normalised Gram this equals 4x Gatys's ``E_l = sum((G-A)**2) / (4 N^2 M^2)``.
+* total variation ``L_tv = mean(dx**2) + mean(dy**2)`` of neighbouring pixel
+  differences of the preprocessed image (Mahendran & Vedaldi, beta = 2).
+"""
+
+from __future__ import annotations
+
+import tensorflow as tf
+
+
+def gram_matrix(features: tf.Tensor) -> tf.Tensor:
+    """(N, H, W, C) features -> (N, C, C) Gram matrices, averaged over the H*W positions."""
+    features = tf.convert_to_tensor(features, tf.float32)
+    shape = tf.shape(features)
+    positions = tf.cast(shape[1] * shape[2], tf.float32)
+    return tf.einsum("nhwc,nhwd->ncd", features, features) / positions
+
+
+def content_loss(features: tf.Tensor, target: tf.Tensor) -> tf.Tensor:
+    """Mean squared difference between generated and content features, one value per image (N,)."""
+    return tf.reduce_mean(tf.square(features - target), axis=[1, 2, 3])
+
+
+def style_layer_loss(features: tf.Tensor, target_gram: tf.Tensor) -> tf.Tensor:
+    """Mean squared difference of Gram matrices at one layer, one value per image (N,)."""
+    return tf.reduce_mean(tf.square(gram_matrix(features) - target_gram), axis=[1, 2])
+
+
+def total_variation_loss(image: tf.Tensor) -> tf.Tensor:
+    """Mean squared difference between neighbouring pixels, one value per image (N,)."""
+    dy = image[:, 1:, :, :] - image[:, :-1, :, :]
+    dx = image[:, :, 1:, :] - image[:, :, :-1, :]
+    return tf.reduce_mean(tf.square(dx), axis=[1, 2, 3]) + tf.reduce_mean(
+        tf.square(dy), axis=[1, 2, 3]
+    )

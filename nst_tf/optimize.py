@@ -1,0 +1,294 @@
+"""The optimisation loop shared by reconstruction, texture synthesis and transfer.
+
+``make_objective`` turns an extractor plus precomputed targets into a function
+``x -> (loss per image, {term: loss per image})`` on a *preprocessed* batch.
+``optimize`` then runs either scipy's L-BFGS-B (the default: few, well-chosen
+steps, pixel bounds for free) or a Keras optimiser (Adam, SGD) in a compiled
+``tf.GradientTape`` step. Both return an ``OptimizeResult`` with the best image
+seen, a per-step history and optional frames (notebook 01 compares them).
+
+Targets are computed once by the caller; the generated batch is the only
+thing that goes through the network each step, and only as deep as the
+deepest layer the loss reads.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+import tensorflow as tf
+
+from nst_tf import losses
+from nst_tf.images import VGG_MEAN_BGR, deprocess_image
+
+#: Pixel bounds of a preprocessed (BGR, mean-subtracted) image, per channel.
+LOWER = -np.array(VGG_MEAN_BGR, np.float32)
+UPPER = 255.0 + LOWER
+
+
+@dataclass
+class History:
+    """What happened at each step: wall time since start (s), loss and its terms."""
+
+    step: list[int] = field(default_factory=list)
+    time: list[float] = field(default_factory=list)
+    loss: list[float] = field(default_factory=list)
+    terms: dict[str, list[float]] = field(default_factory=dict)
+    evaluations: list[int] = field(default_factory=list)
+
+    def record(self, step, seconds, loss, terms, evaluations):
+        self.step.append(int(step))
+        self.time.append(float(seconds))
+        self.loss.append(float(loss))
+        self.evaluations.append(int(evaluations))
+        for name, value in terms.items():
+            self.terms.setdefault(name, []).append(float(value))
+
+    def extend(self, other: History, step_offset: int, time_offset: float, eval_offset: int):
+        """Append a later stage's history (coarse-to-fine) with shifted counters."""
+        for i in range(len(other.step)):
+            self.record(
+                other.step[i] + step_offset,
+                other.time[i] + time_offset,
+                other.loss[i],
+                {k: v[i] for k, v in other.terms.items()},
+                other.evaluations[i] + eval_offset,
+            )
+
+    def to_dict(self) -> dict:
+        return {
+            "step": self.step,
+            "time": self.time,
+            "loss": self.loss,
+            "terms": self.terms,
+            "evaluations": self.evaluations,
+        }
+
+
+@dataclass
+class OptimizeResult:
+    """Best image found (preprocessed batch), its loss, history, frames and why it stopped."""
+
+    image: np.ndarray
+    loss: float
+    history: History
+    frames: list[np.ndarray]
+    stopped: str  # "completed" | "interrupted" | "non-finite loss"
+    seconds: float
+    evaluations: int
+
+
+def make_objective(
+    extractor,
+    *,
+    content_targets: dict | None = None,
+    style_targets: dict | None = None,
+    content_layers: dict | None = None,
+    style_layers: dict | None = None,
+    content_weight=1.0,
+    style_weight=1.0,
+    tv_weight=0.0,
+):
+    """Build ``objective(x) -> (total (N,), terms)`` for a preprocessed batch ``x``.
+
+    ``content_targets[layer]`` are content features (1 or N images),
+    ``style_targets[layer]`` Gram matrices (1 or N). Layer dicts map names to
+    per-layer weights. The three loss weights may be scalars or length-N
+    vectors (one problem per batch item: the batched sweeps of notebook 03).
+    Terms with zero weight are not computed at all.
+    """
+    content_layers = {k: float(v) for k, v in (content_layers or {}).items() if v}
+    style_layers = {k: float(v) for k, v in (style_layers or {}).items() if v}
+    cw = tf.constant(content_weight, tf.float32)
+    sw = tf.constant(style_weight, tf.float32)
+    tw = tf.constant(tv_weight, tf.float32)
+    use_content = bool(content_layers) and np.any(np.asarray(content_weight) > 0)
+    use_style = bool(style_layers) and np.any(np.asarray(style_weight) > 0)
+    use_tv = np.any(np.asarray(tv_weight) > 0)
+    c_targets = {k: tf.constant(content_targets[k], tf.float32) for k in content_layers} if use_content else {}
+    s_targets = {k: tf.constant(style_targets[k], tf.float32) for k in style_layers} if use_style else {}
+
+    def objective(x):
+        feats = extractor(x, training=False)
+        terms = {}
+        total = tf.zeros(tf.shape(x)[:1])
+        if use_content:
+            loss = tf.add_n([w * losses.content_loss(feats[k], c_targets[k]) for k, w in content_layers.items()])
+            terms["content"] = cw * loss
+            total += terms["content"]
+        if use_style:
+            loss = tf.add_n([w * losses.style_layer_loss(feats[k], s_targets[k]) for k, w in style_layers.items()])
+            terms["style"] = sw * loss
+            total += terms["style"]
+        if use_tv:
+            terms["tv"] = tw * losses.total_variation_loss(x)
+            total += terms["tv"]
+        return total, terms
+
+    return objective
+
+
+def _progress(total, desc, enabled):
+    if enabled is None:
+        enabled = os.environ.get("NST_PROGRESS", "1") != "0"
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, desc=desc, disable=not enabled, leave=False, dynamic_ncols=True)
+
+
+class _NonFinite(Exception):
+    pass
+
+
+def optimize(
+    objective,
+    x0,
+    *,
+    steps: int,
+    optimizer: str = "lbfgs",
+    learning_rate: float | None = None,
+    lr_decay: float = 1.0,
+    frame_every: int = 0,
+    progress: bool | None = None,
+    desc: str = "optimising",
+) -> OptimizeResult:
+    """Minimise ``objective`` over the pixels of ``x0`` (preprocessed batch) for ``steps`` steps.
+
+    ``optimizer``: "lbfgs" (scipy L-BFGS-B, one step = one iteration, pixels
+    kept inside the valid 0-255 range by bounds), "adam" or "sgd" (Keras
+    optimisers, ``learning_rate`` in pixel units, multiplied by ``lr_decay``
+    over the run; pixels clipped after each step). Ctrl-C or a NaN/inf loss
+    stops the run early and still returns the best image so far (``stopped``
+    says which). ``frame_every`` > 0 keeps a uint8 frame every that many steps.
+    """
+    x0 = np.asarray(x0, np.float32)
+    if optimizer == "lbfgs":
+        run = _run_lbfgs
+    elif optimizer in ("adam", "sgd"):
+        run = _run_keras
+    else:
+        raise ValueError(f"unknown optimizer {optimizer!r}")
+    state = _State(x0, frame_every)
+    bar = _progress(steps, desc, progress)
+    start = time.perf_counter()
+    try:
+        run(objective, x0, steps, state, bar, start, optimizer=optimizer,
+            learning_rate=learning_rate, lr_decay=lr_decay)
+        stopped = "completed"
+    except KeyboardInterrupt:
+        stopped = "interrupted"
+    except _NonFinite:
+        stopped = "non-finite loss"
+    finally:
+        bar.close()
+    seconds = time.perf_counter() - start
+    return OptimizeResult(state.best_x, state.best_loss, state.history, state.frames,
+                          stopped, seconds, state.evaluations)
+
+
+class _State:
+    """Best image so far, history and frames: survives an interrupted run."""
+
+    def __init__(self, x0, frame_every):
+        self.best_x = x0.copy()
+        self.best_loss = math.inf
+        self.history = History()
+        self.frames = [deprocess_image(x0[0])] if frame_every else []
+        self.frame_every = frame_every
+        self.evaluations = 0
+        self.last_terms = {}
+
+    def evaluated(self, x, loss, terms):
+        self.evaluations += 1
+        if not math.isfinite(loss):
+            raise _NonFinite
+        self.last_terms = terms
+        if loss < self.best_loss:
+            self.best_loss = loss
+            self.best_x = x.copy()
+
+    def stepped(self, step, start, loss, x, bar):
+        self.history.record(step, time.perf_counter() - start, loss,
+                            {k: float(np.sum(v)) for k, v in self.last_terms.items()},
+                            self.evaluations)
+        if self.frame_every and step % self.frame_every == 0:
+            self.frames.append(deprocess_image(x[0]))
+        bar.update(1)
+        bar.set_postfix(loss=f"{loss:.4g}", refresh=False)
+
+
+def _value_and_grad_fn(objective):
+    @tf.function(reduce_retracing=True)
+    def value_and_grad(x):
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            total, terms = objective(x)
+            loss = tf.reduce_sum(total)
+        return loss, terms, tape.gradient(loss, x)
+
+    return value_and_grad
+
+
+def _run_lbfgs(objective, x0, steps, state, bar, start, **_):
+    from scipy.optimize import Bounds, minimize
+
+    value_and_grad = _value_and_grad_fn(objective)
+    shape = x0.shape
+    lower = np.broadcast_to(LOWER, shape).ravel()
+    upper = np.broadcast_to(UPPER, shape).ravel()
+    x_start = np.clip(x0, LOWER, UPPER).ravel().astype(np.float64)
+
+    def fun(flat):
+        x = flat.reshape(shape).astype(np.float32)
+        loss, terms, grad = value_and_grad(tf.constant(x))
+        loss = float(loss)
+        state.evaluated(x, loss, {k: v.numpy() for k, v in terms.items()})
+        return loss, grad.numpy().ravel().astype(np.float64)
+
+    def callback(intermediate_result):
+        step = len(state.history.step) + 1
+        x = intermediate_result.x.reshape(shape).astype(np.float32)
+        state.stepped(step, start, float(intermediate_result.fun), x, bar)
+
+    minimize(
+        fun, x_start, jac=True, method="L-BFGS-B", bounds=Bounds(lower, upper), callback=callback,
+        options={"maxiter": steps, "maxfun": int(steps * 1.5) + 10, "maxcor": 20,
+                 "ftol": 0.0, "gtol": 0.0},
+    )
+
+
+def _run_keras(objective, x0, steps, state, bar, start, *, optimizer, learning_rate, lr_decay):
+    import keras
+
+    from nst_tf.config import KNOWN_GOOD
+
+    lr = learning_rate if learning_rate is not None else KNOWN_GOOD[optimizer]["learning_rate"]
+    if lr_decay != 1.0:
+        lr = keras.optimizers.schedules.ExponentialDecay(lr, decay_steps=steps, decay_rate=lr_decay)
+    opt = keras.optimizers.Adam(lr, beta_1=0.9, beta_2=0.999, epsilon=1e-1) if optimizer == "adam" \
+        else keras.optimizers.SGD(lr)
+    var = tf.Variable(x0)
+    lower, upper = tf.constant(LOWER), tf.constant(UPPER)
+
+    @tf.function
+    def train_step():
+        with tf.GradientTape() as tape:
+            total, terms = objective(var)
+            loss = tf.reduce_sum(total)
+        grad = tape.gradient(loss, var)
+        opt.apply_gradients([(grad, var)])
+        var.assign(tf.clip_by_value(var, lower, upper))
+        return loss, terms
+
+    previous = x0
+    for step in range(1, steps + 1):
+        loss, terms = train_step()
+        loss = float(loss)
+        # the loss was computed at the pixels *before* this update
+        state.evaluated(previous, loss, {k: v.numpy() for k, v in terms.items()})
+        previous = var.numpy()
+        state.stepped(step, start, loss, previous, bar)

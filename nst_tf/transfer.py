@@ -1,0 +1,344 @@
+"""High-level API: ``transfer_style``, ``synthesize_texture``, ``reconstruct_content``.
+
+Each takes images (a bundled name, a path or an array), a ``Config`` and/or
+keyword overrides, runs the optimisation coarse-to-fine and returns a
+``Result`` (image, history, config, timings, frames) that can ``save()``
+itself with a JSON sidecar. Notebook 03 introduces it; notebooks 01-02 build
+the same pieces by hand first.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import platform
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import tensorflow as tf
+
+from nst_tf import color, resources
+from nst_tf.config import Config
+from nst_tf.errors import ConfigError, ImageError
+from nst_tf.images import deprocess, deprocess_image, load_image, preprocess, resize_image, save_image
+from nst_tf.losses import gram_matrix
+from nst_tf.models import build_extractor, min_input_side
+from nst_tf.optimize import History, make_objective, optimize
+
+__all__ = ["Result", "transfer_style", "synthesize_texture", "reconstruct_content", "run"]
+
+
+@dataclass
+class Result:
+    """Outcome of one run: the generated image (uint8 HxWx3) and how it was made."""
+
+    image: np.ndarray
+    history: History
+    config: Config
+    timings: dict
+    frames: list = field(default_factory=list)
+    stopped: str = "completed"
+    weights: dict = field(default_factory=dict)
+    inputs: dict = field(default_factory=dict)
+    final_losses: dict = field(default_factory=dict)
+
+    def metadata(self) -> dict:
+        """Everything needed to regenerate this image (the JSON sidecar's content)."""
+        return {
+            "config": self.config.to_dict(),
+            "seed": self.config.seed,
+            "weights": self.weights,
+            "inputs": self.inputs,
+            "stopped": self.stopped,
+            "final_losses": self.final_losses,
+            "timings": self.timings,
+            "versions": versions(),
+            "image_size": list(self.image.shape[:2]),
+        }
+
+    def save(self, path, *, animation: str | os.PathLike | None = None, fps: float = 10.0) -> Path:
+        """Save the image (PNG/JPEG) and ``<path>.json`` beside it; optionally the frames as GIF/MP4."""
+        from nst_tf.animation import save_animation
+
+        path = save_image(self.image, path)
+        meta = self.metadata()
+        if animation is not None and self.frames:
+            meta["animation"] = str(save_animation(self.frames, animation, fps=fps))
+        write_json(meta, path.with_suffix(".json"))
+        return path
+
+
+def write_json(data: dict, path) -> Path:
+    """Write JSON atomically (temp file, then rename)."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(data, indent=2, default=_json_default))
+    os.replace(tmp, path)
+    return path
+
+
+def _json_default(obj):
+    if isinstance(obj, (np.floating, np.integer)):
+        return obj.item()
+    if isinstance(obj, Path):
+        return str(obj)
+    raise TypeError(f"not JSON serialisable: {type(obj)}")
+
+
+def versions() -> dict:
+    import keras
+
+    from nst_tf import __version__
+
+    return {
+        "nst_tf": __version__,
+        "tensorflow": tf.__version__,
+        "keras": keras.__version__,
+        "numpy": np.__version__,
+        "python": sys.version.split()[0],
+        "platform": platform.platform(),
+    }
+
+
+def _describe_input(src) -> dict:
+    if isinstance(src, (str, os.PathLike)):
+        try:
+            from nst_tf.data import resolve_image
+
+            path = Path(resolve_image(src))
+            digest = hashlib.sha256(path.read_bytes()).hexdigest()[:12]
+            return {"name": str(src), "path": str(path), "sha256": digest}
+        except (OSError, ImageError):
+            return {"name": str(src)}
+    arr = np.asarray(src)
+    return {"array": list(arr.shape), "sha256": hashlib.sha256(arr.tobytes()).hexdigest()[:12]}
+
+
+def _load(src) -> np.ndarray:
+    """A bundled name, a path or an array -> float32 RGB [0, 255] at its own size."""
+    if isinstance(src, (str, os.PathLike)):
+        from nst_tf.data import resolve_image
+
+        return load_image(resolve_image(src))
+    return load_image(src)
+
+
+def _scaled_size(shape, long_side: int) -> tuple[int, int]:
+    h, w = shape[:2]
+    scale = long_side / max(h, w)
+    return max(1, round(h * scale)), max(1, round(w * scale))
+
+
+# ----------------------------------------------------------------------------- core
+def run(config: Config, content=None, styles=(), *, progress: bool | None = None) -> Result:
+    """Run ``config`` on a content image and/or style images (already loaded or by name)."""
+    config.validate()
+    t0 = time.perf_counter()
+    keras_seed(config.seed)
+    content_img = _load(content) if content is not None else None
+    style_imgs = [_load(s) for s in styles]
+    inputs = {}
+    if content is not None:
+        inputs["content"] = _describe_input(content)
+    if styles:
+        inputs["styles"] = [_describe_input(s) for s in styles]
+
+    uses_content = config.task != "texture" and config.content_weight > 0
+    uses_style = config.task != "reconstruct" and config.style_weight > 0 and style_imgs
+    if uses_content and content_img is None:
+        raise ConfigError("this run needs a content image: pass one (CLI: --content NAME_OR_PATH)")
+    if uses_style and not style_imgs:
+        raise ConfigError("this run needs a style image: pass one (CLI: --style NAME_OR_PATH)")
+    blend = _blend_weights(config, len(style_imgs))
+
+    reference = content_img if content_img is not None else style_imgs[0]
+    full_hw = _scaled_size(reference.shape, config.size)
+    content_layers = dict(config.content_layers) if uses_content else {}
+    style_layers = dict(config.style_layers) if uses_style else {}
+    layers = list(content_layers) + [k for k in style_layers if k not in content_layers]
+    if not layers:
+        raise ConfigError("nothing to optimise: give a positive content_weight or style_weight")
+    min_side = min_input_side(layers)
+    if min(full_hw) < min_side:
+        raise ConfigError(
+            f"image of {full_hw[1]}x{full_hw[0]} px is too small for layer(s) up to "
+            f"{max(layers, key=lambda n: min_input_side([n]))}: need a short side >= {min_side} px; "
+            "raise --size or use shallower layers"
+        )
+    resources.check_memory(full_hw, layers)
+
+    # colour preservation works on the inputs (histogram) or on luminance (see nst_tf.color)
+    if config.preserve_color == "histogram" and content_img is not None:
+        style_imgs = [color.match_color(s, content_img) for s in style_imgs]
+    if config.preserve_color == "luminance" and content_img is not None:
+        content_full = content_img
+        style_imgs = [color.to_luminance(s, content_img) for s in style_imgs]
+        content_img = color.to_luminance(content_img)
+
+    extractor = build_extractor(
+        layers, pooling=config.pooling, activation=config.activation, weights=config.weights
+    )
+    history, frames = History(), []
+    stage_timings = []
+    x = None
+    stopped = "completed"
+    steps_done = evals_done = 0
+    elapsed = 0.0
+    stages = [(s, n) for s, n in config.stages() if min(_scaled_size(reference.shape, round(config.size * s))) >= min_side]
+    final_terms = {}
+    for scale, steps in stages:
+        hw = _scaled_size(reference.shape, round(config.size * scale)) if scale < 1 else full_hw
+        t_targets = time.perf_counter()
+        c_targets = s_targets = None
+        if content_layers:
+            c_in = preprocess(resize_image(content_img, size=hw))
+            feats = extractor(c_in, training=False)
+            c_targets = {k: feats[k].numpy() for k in content_layers}
+        if style_layers:
+            s_targets = _style_targets(extractor, style_imgs, blend, style_layers, max(hw) * config.style_scale, min_side)
+        targets_s = time.perf_counter() - t_targets
+        x0 = _initial(config, x, hw, content_img, style_imgs)
+        objective = make_objective(
+            extractor,
+            content_targets=c_targets,
+            style_targets=s_targets,
+            content_layers=content_layers,
+            style_layers=style_layers,
+            content_weight=config.content_weight,
+            style_weight=config.style_weight,
+            tv_weight=config.tv_weight,
+        )
+        result = optimize(
+            objective, x0, steps=steps, optimizer=config.optimizer,
+            learning_rate=config.learning_rate, lr_decay=config.lr_decay,
+            frame_every=config.frame_every, progress=progress,
+            desc=f"{config.task} {hw[1]}x{hw[0]}",
+        )
+        history.extend(result.history, steps_done, elapsed, evals_done)
+        frames += [f if f.shape[:2] == full_hw else _to_size(f, full_hw) for f in result.frames]
+        steps_done += len(result.history.step)
+        evals_done += result.evaluations
+        elapsed += result.seconds + targets_s
+        stage_timings.append({
+            "size": [hw[1], hw[0]], "steps": len(result.history.step), "evaluations": result.evaluations,
+            "targets_s": round(targets_s, 3), "optimise_s": round(result.seconds, 3),
+            "s_per_evaluation": round(result.seconds / max(1, result.evaluations), 4),
+        })
+        x = result.image
+        final_terms = {k: v[-1] for k, v in result.history.terms.items()}
+        final_terms["total"] = result.loss
+        if result.stopped != "completed":
+            stopped = result.stopped
+            break
+
+    image = deprocess(x)
+    if config.preserve_color == "luminance" and content is not None:
+        image = color.combine_luminance(image, resize_image(content_full, size=image.shape[:2]))
+    timings = {
+        "total_s": round(time.perf_counter() - t0, 3),
+        "optimise_s": round(sum(s["optimise_s"] for s in stage_timings), 3),
+        "stages": stage_timings,
+    }
+    return Result(
+        image=np.clip(np.round(image), 0, 255).astype(np.uint8),
+        history=history, config=config, timings=timings, frames=frames, stopped=stopped,
+        weights=getattr(extractor, "weights_info", {}), inputs=inputs,
+        final_losses=final_terms,
+    )
+
+
+def keras_seed(seed: int):
+    import keras
+
+    keras.utils.set_random_seed(int(seed))
+
+
+def _blend_weights(config: Config, n: int) -> np.ndarray:
+    if n == 0:
+        return np.zeros(0)
+    blend = np.ones(n) if config.style_blend is None else np.asarray(config.style_blend, float)
+    if len(blend) != n:
+        raise ConfigError(f"style_blend has {len(blend)} weight(s) for {n} style image(s): give one per style")
+    return blend / blend.sum()
+
+
+def _style_targets(extractor, style_imgs, blend, style_layers, long_side, min_side) -> dict:
+    """Gram matrices of each style image (resized to ``long_side``), blended with weights."""
+    long_side = max(min_side, int(round(long_side)))
+    targets = {k: 0.0 for k in style_layers}
+    for img, w in zip(style_imgs, blend):
+        hw = _scaled_size(img.shape, long_side)
+        if min(hw) < min_side:
+            hw = _scaled_size(img.shape, round(long_side * min_side / min(hw)))
+        feats = extractor(preprocess(resize_image(img, size=hw)), training=False)
+        for k in style_layers:
+            targets[k] = targets[k] + w * gram_matrix(feats[k]).numpy()
+    return targets
+
+
+def _to_size(frame, hw):
+    return np.clip(np.round(resize_image(frame.astype(np.float32), size=hw)), 0, 255).astype(np.uint8)
+
+
+def _initial(config: Config, previous, hw, content_img, style_imgs) -> np.ndarray:
+    """Starting pixels (preprocessed batch of one) for a stage."""
+    if previous is not None:  # coarse-to-fine: upsample the previous stage's result
+        return preprocess(resize_image(deprocess(previous), size=hw)).numpy()
+    init = config.init
+    if init == "content" and content_img is None:
+        init = "noise"
+    if init == "style" and not style_imgs:
+        init = "noise"
+    if init == "content":
+        img = resize_image(content_img, size=hw)
+    elif init == "style":
+        img = resize_image(style_imgs[0], size=hw)
+    else:
+        rng = np.random.default_rng(config.seed)
+        img = rng.uniform(0, 255, (*hw, 3)).astype(np.float32)
+    return preprocess(img).numpy()
+
+
+# ----------------------------------------------------------------------------- API
+def _config(config: Config | None, task: str, defaults: dict, overrides: dict) -> Config:
+    if config is None:
+        config = Config(task=task, **defaults)
+    else:
+        config = config.replace(task=task)
+    try:
+        return config.replace(**overrides)
+    except TypeError as err:
+        raise ConfigError(f"{err}: see nst_tf.Config for the valid settings") from None
+
+
+def transfer_style(content, style, config: Config | None = None, *, progress=None, **overrides) -> Result:
+    """Paint ``content`` in the style of ``style`` (one image, or a list to blend).
+
+    ``overrides`` are ``Config`` fields, e.g. ``style_weight=1e-1, size=256``.
+    """
+    config = _config(config, "transfer", {}, overrides)
+    styles = list(style) if isinstance(style, (list, tuple)) else [style]
+    return run(config, content, styles, progress=progress)
+
+
+def synthesize_texture(style, config: Config | None = None, *, progress=None, **overrides) -> Result:
+    """A new image with the Gram statistics of ``style``, grown from noise (notebook 02)."""
+    defaults = dict(content_weight=0.0, content_layers={}, init="noise", tv_weight=0.0, pyramid=())
+    config = _config(config, "texture", defaults, overrides)
+    styles = list(style) if isinstance(style, (list, tuple)) else [style]
+    return run(config, None, styles, progress=progress)
+
+
+def reconstruct_content(content, layer="block4_conv2", config: Config | None = None, *, progress=None, **overrides) -> Result:
+    """Find an image whose ``layer`` features match ``content``'s, starting from noise (notebook 01)."""
+    layers = {layer: 1.0} if isinstance(layer, str) else dict(layer)
+    defaults = dict(content_layers=layers, style_weight=0.0, style_layers={}, init="noise",
+                    tv_weight=0.0, pyramid=())
+    if config is not None:
+        overrides = {"content_layers": layers, **overrides}
+    config = _config(config, "reconstruct", defaults, overrides)
+    return run(config, content, (), progress=progress)

@@ -1,0 +1,10 @@
+"""The few helpers notebook readers know by name, re-exported from nst_tf.
+
+``from utils import deprocess_image, save_animation`` works from the
+repository root and from ``notebooks/`` (which adds the root to sys.path).
+"""
+
+from nst_tf.animation import save_animation
+from nst_tf.images import deprocess_image, load_image, preprocess, save_image
+
+__all__ = ["deprocess_image", "load_image", "preprocess", "save_animation", "save_image"]
