@@ -11,8 +11,43 @@ __version__ = "0.1.0"
 
 import os as _os
 
-# Quiet TensorFlow's C++ start-up chatter (CUDA probing on CPU machines); users can override.
 _os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+
+def _import_tensorflow_quietly():
+    """Import TensorFlow with its C++ start-up lines (CUDA probing, oneDNN notes) hidden.
+
+    They are written straight to file descriptor 2 and no environment variable
+    silences them in TF 2.21, so stderr is pointed at /dev/null for the import
+    and the device probe only. Python errors still propagate. Set
+    NST_VERBOSE_TF=1 to see them.
+    """
+    if _os.environ.get("NST_VERBOSE_TF") == "1":
+        import tensorflow  # noqa: F401
+
+        return
+    import sys
+
+    try:
+        sys.stderr.flush()
+        saved = _os.dup(2)
+    except (OSError, ValueError):  # no real stderr (some notebook frontends)
+        import tensorflow  # noqa: F401
+
+        return
+    devnull = _os.open(_os.devnull, _os.O_WRONLY)
+    try:
+        _os.dup2(devnull, 2)
+        import tensorflow as tf
+
+        tf.config.list_physical_devices()
+    finally:
+        _os.dup2(saved, 2)
+        _os.close(saved)
+        _os.close(devnull)
+
+
+_import_tensorflow_quietly()
 
 from nst_tf.config import Config  # noqa: E402
 from nst_tf.transfer import reconstruct_content, synthesize_texture, transfer_style  # noqa: E402

@@ -82,6 +82,9 @@ def build_parser() -> argparse.ArgumentParser:
     for p in (transfer, texture, reconstruct):
         _common(p)
     sub.add_parser("list", help="list the image names that resolve here (bundled and NST_EXTRA_IMAGES)")
+    figures = sub.add_parser("figures", help="write a Markdown page (plain + Hugo shortcodes) of all saved figures")
+    figures.add_argument("--root", type=Path, help="figures folder (default data/output/figures)")
+    figures.add_argument("--base-url", default="", help="prefix for image links, e.g. /images/nst/")
     return parser
 
 
@@ -182,6 +185,11 @@ def _run(args) -> int:
 
         for name, path in sorted(list_images().items()):
             print(f"{name:28s} {path}")
+        return 0
+    if args.command == "figures":
+        from nst_tf.figures import export_markdown
+
+        print(f"wrote {export_markdown(args.root, base_url=args.base_url)}")
         return 0
     from nst_tf import transfer as api
 

@@ -34,9 +34,10 @@ from nst_tf.images import load_image
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 #: Bundled example images: ``content/`` and ``style/`` subfolders.
 BUNDLED_DIR = PROJECT_ROOT / "data" / "src"
-#: Where results are written by default; ``NST_OUTPUT_DIR`` overrides it (read
-#: at import here; :func:`output_dir` reads it at call time).
-OUTPUT_DIR = Path(os.environ.get("NST_OUTPUT_DIR") or PROJECT_ROOT / "data" / "output")
+#: Default folder for results, used when ``NST_OUTPUT_DIR`` is not set. The
+#: module attribute ``OUTPUT_DIR`` (see ``__getattr__`` at the end) and
+#: :func:`output_dir` both honour ``NST_OUTPUT_DIR`` at the time they are read.
+DEFAULT_OUTPUT_DIR = PROJECT_ROOT / "data" / "output"
 
 #: The two kinds of image a name can refer to.
 KINDS = ("content", "style")
@@ -155,7 +156,7 @@ PAINTINGS: dict[str, dict] = {
 
 def output_dir() -> Path:
     """Folder for results: ``$NST_OUTPUT_DIR`` if set, else ``data/output``."""
-    return Path(os.environ.get("NST_OUTPUT_DIR") or PROJECT_ROOT / "data" / "output").expanduser()
+    return Path(os.environ.get("NST_OUTPUT_DIR") or DEFAULT_OUTPUT_DIR).expanduser()
 
 
 def cache_dir() -> Path:
@@ -230,7 +231,9 @@ def resolve_image(name_or_path, kind: str | None = None, *, allow_download: bool
             f"(working directory: {os.getcwd()}) — check the path"
         )
     if not isinstance(name_or_path, str) or not name_or_path.strip():
-        raise ImageError(f"no image named {name_or_path!r}: pass a file path or an image name such as 'chelsea'")
+        raise ImageError(
+            f"no image named {name_or_path!r}: pass a file path or an image name such as 'chelsea'"
+        )
     if os.path.isfile(name_or_path):
         return Path(name_or_path)
 
@@ -247,9 +250,9 @@ def resolve_image(name_or_path, kind: str | None = None, *, allow_download: bool
 
     key = _lookup_key(PAINTINGS, name)
     if key is None:
-        reason = "not a downloadable painting either"
+        reason = "and not a downloadable painting"
     elif not allow_download:
-        reason = "downloads are off (NST_OFFLINE=1 or allow_download=False)"
+        reason = "and downloads are off (NST_OFFLINE=1 or allow_download=False)"
     else:
         try:
             return download_painting(key)
@@ -319,7 +322,9 @@ def download(
     dest = Path(dest).expanduser()
     scheme = urllib.parse.urlparse(str(url)).scheme.lower()
     if scheme != "https":
-        raise DownloadError(f"refusing to download '{url}': only https:// URLs are allowed — use the https address")
+        raise DownloadError(
+            f"refusing to download '{url}': only https:// URLs are allowed — use the https address"
+        )
     tmp = None
     try:
         dest.parent.mkdir(parents=True, exist_ok=True)
@@ -467,12 +472,23 @@ def _strip_fix(message: str) -> str:
 
 def _not_found_message(name: str, reason: str) -> str:
     known = sorted(set(list_images()) | set(PAINTINGS))
-    close = difflib.get_close_matches(name, known, n=1)
+    close = [c for c in difflib.get_close_matches(name, known, n=2) if c != name]
     hint = f" (did you mean '{close[0]}'?)" if close else ""
     bundled = ", ".join(sorted(list_images()))
     paintings = ", ".join(PAINTINGS)
     return (
         f"no image named '{name}'{hint}: not bundled, not in NST_EXTRA_IMAGES, {reason} "
         "— pass a file path, or set NST_EXTRA_IMAGES=/folder/with/images; "
-        f"available names: {bundled}; downloadable: {paintings}"
+        f"known names: {bundled}; downloadable: {paintings}"
     )
+
+
+def __getattr__(name: str):
+    """``data.OUTPUT_DIR`` / ``from nst_tf.data import OUTPUT_DIR``: :func:`output_dir` now.
+
+    Computed on access (PEP 562) rather than frozen at import, so setting
+    ``NST_OUTPUT_DIR`` after ``nst_tf.data`` was imported still takes effect.
+    """
+    if name == "OUTPUT_DIR":
+        return output_dir()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -155,6 +155,7 @@ def optimize(
     frame_every: int = 0,
     progress: bool | None = None,
     desc: str = "optimising",
+    callback=None,
 ) -> OptimizeResult:
     """Minimise ``objective`` over the pixels of ``x0`` (preprocessed batch) for ``steps`` steps.
 
@@ -164,6 +165,8 @@ def optimize(
     over the run; pixels clipped after each step). Ctrl-C or a NaN/inf loss
     stops the run early and still returns the best image so far (``stopped``
     says which). ``frame_every`` > 0 keeps a uint8 frame every that many steps.
+    ``callback(step, loss, x)`` is called after every step (e.g. a
+    ``nst_tf.plotting.LiveView``).
     """
     x0 = np.asarray(x0, np.float32)
     if optimizer == "lbfgs":
@@ -172,7 +175,7 @@ def optimize(
         run = _run_keras
     else:
         raise ValueError(f"unknown optimizer {optimizer!r}")
-    state = _State(x0, frame_every)
+    state = _State(x0, frame_every, callback)
     bar = _progress(steps, desc, progress)
     start = time.perf_counter()
     try:
@@ -193,7 +196,8 @@ def optimize(
 class _State:
     """Best image so far, history and frames: survives an interrupted run."""
 
-    def __init__(self, x0, frame_every):
+    def __init__(self, x0, frame_every, callback=None):
+        self.callback = callback
         self.best_x = x0.copy()
         self.best_loss = math.inf
         self.history = History()
@@ -219,6 +223,8 @@ class _State:
             self.frames.append(deprocess_image(x[0]))
         bar.update(1)
         bar.set_postfix(loss=f"{loss:.4g}", refresh=False)
+        if self.callback is not None:
+            self.callback(step, loss, x)
 
 
 def _value_and_grad_fn(objective):

@@ -134,7 +134,7 @@ def _scaled_size(shape, long_side: int) -> tuple[int, int]:
 
 
 # ----------------------------------------------------------------------------- core
-def run(config: Config, content=None, styles=(), *, progress: bool | None = None) -> Result:
+def run(config: Config, content=None, styles=(), *, progress: bool | None = None, callback=None) -> Result:
     """Run ``config`` on a content image and/or style images (already loaded or by name)."""
     config.validate()
     t0 = time.perf_counter()
@@ -216,7 +216,7 @@ def run(config: Config, content=None, styles=(), *, progress: bool | None = None
             objective, x0, steps=steps, optimizer=config.optimizer,
             learning_rate=config.learning_rate, lr_decay=config.lr_decay,
             frame_every=config.frame_every, progress=progress,
-            desc=f"{config.task} {hw[1]}x{hw[0]}",
+            desc=f"{config.task} {hw[1]}x{hw[0]}", callback=callback,
         )
         history.extend(result.history, steps_done, elapsed, evals_done)
         frames += [f if f.shape[:2] == full_hw else _to_size(f, full_hw) for f in result.frames]
@@ -315,25 +315,25 @@ def _config(config: Config | None, task: str, defaults: dict, overrides: dict) -
         raise ConfigError(f"{err}: see nst_tf.Config for the valid settings") from None
 
 
-def transfer_style(content, style, config: Config | None = None, *, progress=None, **overrides) -> Result:
+def transfer_style(content, style, config: Config | None = None, *, progress=None, callback=None, **overrides) -> Result:
     """Paint ``content`` in the style of ``style`` (one image, or a list to blend).
 
     ``overrides`` are ``Config`` fields, e.g. ``style_weight=1e-1, size=256``.
     """
     config = _config(config, "transfer", {}, overrides)
     styles = list(style) if isinstance(style, (list, tuple)) else [style]
-    return run(config, content, styles, progress=progress)
+    return run(config, content, styles, progress=progress, callback=callback)
 
 
-def synthesize_texture(style, config: Config | None = None, *, progress=None, **overrides) -> Result:
+def synthesize_texture(style, config: Config | None = None, *, progress=None, callback=None, **overrides) -> Result:
     """A new image with the Gram statistics of ``style``, grown from noise (notebook 02)."""
     defaults = dict(content_weight=0.0, content_layers={}, init="noise", tv_weight=0.0, pyramid=())
     config = _config(config, "texture", defaults, overrides)
     styles = list(style) if isinstance(style, (list, tuple)) else [style]
-    return run(config, None, styles, progress=progress)
+    return run(config, None, styles, progress=progress, callback=callback)
 
 
-def reconstruct_content(content, layer="block4_conv2", config: Config | None = None, *, progress=None, **overrides) -> Result:
+def reconstruct_content(content, layer="block4_conv2", config: Config | None = None, *, progress=None, callback=None, **overrides) -> Result:
     """Find an image whose ``layer`` features match ``content``'s, starting from noise (notebook 01)."""
     layers = {layer: 1.0} if isinstance(layer, str) else dict(layer)
     defaults = dict(content_layers=layers, style_weight=0.0, style_layers={}, init="noise",
@@ -341,4 +341,4 @@ def reconstruct_content(content, layer="block4_conv2", config: Config | None = N
     if config is not None:
         overrides = {"content_layers": layers, **overrides}
     config = _config(config, "reconstruct", defaults, overrides)
-    return run(config, content, (), progress=progress)
+    return run(config, content, (), progress=progress, callback=callback)

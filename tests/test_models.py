@@ -1,0 +1,77 @@
+"""The VGG19 feature extractor: names, shapes, truncation, pooling, activations."""
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from nst_tf import models
+from nst_tf.errors import ConfigError
+from nst_tf.images import preprocess
+
+
+def test_extractor_returns_requested_layers_with_vgg_shapes(vgg_weights):
+    layers = ["block1_conv1", "block3_conv2", "block5_conv1"]
+    extractor = models.build_extractor(layers, weights=vgg_weights)
+    feats = extractor(tf.zeros((2, 64, 48, 3)))
+    assert list(feats) == layers
+    assert feats["block1_conv1"].shape == (2, 64, 48, 64)
+    assert feats["block3_conv2"].shape == (2, 16, 12, 256)
+    assert feats["block5_conv1"].shape == (2, 4, 3, 512)
+
+
+def test_extractor_stops_at_the_deepest_layer_asked_for(vgg_weights):
+    extractor = models.build_extractor(["block2_conv1"], weights=vgg_weights)
+    names = [layer.name for layer in extractor.layers]
+    assert "block2_conv1" in names and "block2_conv2" not in names and "block5_conv1" not in names
+
+
+def test_relu_and_conv_outputs_differ_only_by_relu(vgg_weights, content_small):
+    x = preprocess(content_small)
+    relu = models.build_extractor(["block2_conv1"], weights=vgg_weights)(x)["block2_conv1"]
+    conv = models.build_extractor(["block2_conv1"], activation="conv", weights=vgg_weights)(x)["block2_conv1"]
+    assert float(tf.reduce_min(conv)) < 0 <= float(tf.reduce_min(relu))
+    np.testing.assert_allclose(relu.numpy(), np.maximum(conv.numpy(), 0), atol=1e-4)
+
+
+def test_our_graph_matches_keras_vgg19(vgg_weights, content_small):
+    """Same weights in keras.applications.VGG19 give the same block4_conv2 features."""
+    import keras
+
+    reference = keras.applications.VGG19(include_top=False, weights=None)
+    for name in models.CONV_LAYERS:
+        reference.get_layer(name).set_weights(list(vgg_weights[name]))
+    probe = keras.Model(reference.input, reference.get_layer("block4_conv2").output)
+    x = preprocess(content_small)
+    ours = models.build_extractor(["block4_conv2"], weights=vgg_weights)(x)["block4_conv2"]
+    np.testing.assert_allclose(ours.numpy(), probe(x).numpy(), rtol=1e-4, atol=1e-3)
+
+
+def test_average_pooling_changes_deep_features(vgg_weights, content_small):
+    x = preprocess(content_small)
+    a = models.build_extractor(["block3_conv1"], weights=vgg_weights)(x)["block3_conv1"]
+    b = models.build_extractor(["block3_conv1"], pooling="avg", weights=vgg_weights)(x)["block3_conv1"]
+    assert a.shape == b.shape and not np.allclose(a, b)
+
+
+def test_pretrained_features_respond_to_image_content(vgg_weights, content_small):
+    """ImageNet weights give sparse, structured relu features; a flat grey image gives little."""
+    extractor = models.build_extractor(["block4_conv2"], weights=vgg_weights)
+    photo = extractor(preprocess(content_small))["block4_conv2"].numpy()
+    grey = extractor(preprocess(np.full_like(content_small, 128)))["block4_conv2"].numpy()
+    assert 0.05 < np.mean(photo > 0) < 0.9
+    assert photo.std() > 2 * grey.std()
+
+
+def test_unknown_layer_lists_the_valid_names():
+    with pytest.raises(ConfigError, match="block4_conv2") as err:
+        models.build_extractor(["conv4_2"], weights="random")
+    assert "\n" not in str(err.value)
+
+
+def test_min_input_side_and_receptive_field():
+    assert models.min_input_side(["block1_conv1"]) == 1
+    assert models.min_input_side(["block5_conv1", "block1_conv1"]) == 16
+    assert models.receptive_field("block1_conv1") == 3
+    assert models.receptive_field("block1_conv2") == 5
+    assert models.receptive_field("block2_conv1") == 10
+    assert models.receptive_field("block5_conv4") == 252
