@@ -66,7 +66,7 @@ def build_parser() -> argparse.ArgumentParser:
     transfer.add_argument("--style-scale", type=float, help="style image size relative to the generated image (default 1.0; <1 = finer brush strokes)")
     transfer.add_argument("--preserve-color", choices=("none", "luminance", "histogram"), help="keep the content's colours: luminance-only transfer or style recoloured to the content (default none)")
     transfer.add_argument("--content-weight", type=float, help="weight of the content loss (default 1)")
-    transfer.add_argument("--style-weight", type=float, help="weight of the style loss (default 1e-2; higher = more stylised)")
+    transfer.add_argument("--style-weight", type=float, help="weight of the style loss (default 10; higher = more stylised; 0.1-1000 is the useful range)")
     transfer.add_argument("--content-layers", type=_layers, help="content layers, e.g. block4_conv2 (default)")
     transfer.add_argument("--style-layers", type=_layers, help="style layers (default block1_conv1..block5_conv1)")
     transfer.add_argument("--init", choices=("content", "style", "noise"), help="starting image (default content)")

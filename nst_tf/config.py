@@ -47,7 +47,7 @@ class Config:
     content_layers: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_CONTENT_LAYERS))
     style_layers: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_STYLE_LAYERS))
     content_weight: float = 1.0
-    style_weight: float = 1e-2
+    style_weight: float = 10.0
     tv_weight: float = 1e-2
     optimizer: str = "lbfgs"
     learning_rate: float | None = None

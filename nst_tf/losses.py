@@ -16,6 +16,14 @@ With ``F`` the (N, H, W, C) features of the generated image at one layer and
   normalised Gram this equals 4x Gatys's ``E_l = sum((G-A)**2) / (4 N^2 M^2)``.
 * total variation ``L_tv = mean(dx**2) + mean(dy**2)`` of neighbouring pixel
   differences of the preprocessed image (Mahendran & Vedaldi, beta = 2).
+
+Layer balance: VGG19's ReLU activations (on 0-255 caffe inputs) differ in
+size by orders of magnitude between layers; the raw style loss of
+block4_conv1 is ~1e5 times that of block1_conv1. ``nst_tf.optimize`` therefore
+divides each layer's loss by ``mean_square`` of its target (content features
+or Gram matrix), so every layer's loss is a *relative* error, about 1 for an
+unrelated image, and equal layer weights really mean equal say. Gatys et al.
+balanced layers through their ``1/(4 N^2 M^2)`` factor and hand-tuned weights.
 """
 
 from __future__ import annotations
@@ -48,3 +56,10 @@ def total_variation_loss(image: tf.Tensor) -> tf.Tensor:
     return tf.reduce_mean(tf.square(dx), axis=[1, 2, 3]) + tf.reduce_mean(
         tf.square(dy), axis=[1, 2, 3]
     )
+
+
+def mean_square(target: tf.Tensor) -> tf.Tensor:
+    """Mean of ``target**2`` per image, shape (N,) (or () for one target): a layer's scale."""
+    target = tf.convert_to_tensor(target, tf.float32)
+    axes = list(range(1, len(target.shape)))
+    return tf.maximum(tf.reduce_mean(tf.square(target), axis=axes), 1e-8)

@@ -100,6 +100,11 @@ def make_objective(
     per-layer weights. The three loss weights may be scalars or length-N
     vectors (one problem per batch item: the batched sweeps of notebook 03).
     Terms with zero weight are not computed at all.
+
+    Each layer's loss is divided by the mean square of its own target
+    (``losses.relative``), computed once here: VGG19's activations differ by
+    five orders of magnitude between layers, and without this one layer
+    (block4_conv1) would drown out all the others.
     """
     content_layers = {k: float(v) for k, v in (content_layers or {}).items() if v}
     style_layers = {k: float(v) for k, v in (style_layers or {}).items() if v}
@@ -109,19 +114,26 @@ def make_objective(
     use_content = bool(content_layers) and np.any(np.asarray(content_weight) > 0)
     use_style = bool(style_layers) and np.any(np.asarray(style_weight) > 0)
     use_tv = np.any(np.asarray(tv_weight) > 0)
-    c_targets = {k: tf.constant(content_targets[k], tf.float32) for k in content_layers} if use_content else {}
-    s_targets = {k: tf.constant(style_targets[k], tf.float32) for k in style_layers} if use_style else {}
+    c_targets, c_scale, s_targets, s_scale = {}, {}, {}, {}
+    if use_content:
+        for k in content_layers:
+            c_targets[k] = tf.constant(content_targets[k], tf.float32)
+            c_scale[k] = content_layers[k] / losses.mean_square(c_targets[k])
+    if use_style:
+        for k in style_layers:
+            s_targets[k] = tf.constant(style_targets[k], tf.float32)
+            s_scale[k] = style_layers[k] / losses.mean_square(s_targets[k])
 
     def objective(x):
         feats = extractor(x, training=False)
         terms = {}
         total = tf.zeros(tf.shape(x)[:1])
         if use_content:
-            loss = tf.add_n([w * losses.content_loss(feats[k], c_targets[k]) for k, w in content_layers.items()])
+            loss = tf.add_n([c_scale[k] * losses.content_loss(feats[k], c_targets[k]) for k in content_layers])
             terms["content"] = cw * loss
             total += terms["content"]
         if use_style:
-            loss = tf.add_n([w * losses.style_layer_loss(feats[k], s_targets[k]) for k, w in style_layers.items()])
+            loss = tf.add_n([s_scale[k] * losses.style_layer_loss(feats[k], s_targets[k]) for k in style_layers])
             terms["style"] = sw * loss
             total += terms["style"]
         if use_tv:
