@@ -132,7 +132,7 @@ def _config_from_args(args):
         defaults = {
             "transfer": {},
             "texture": dict(content_weight=0.0, content_layers={}, init="noise", tv_weight=0.0, pyramid=()),
-            "reconstruct": dict(style_weight=0.0, style_layers={}, init="noise", tv_weight=0.0, pyramid=()),
+            "reconstruct": dict(style_weight=0.0, style_layers={}, init="noise", tv_weight=1e-5, pyramid=()),
         }[args.command]
         config = _config(None, args.command, defaults, {})
     changes = {k: getattr(args, k) for k in _CONFIG_FLAGS if getattr(args, k, None) is not None}

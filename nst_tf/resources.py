@@ -48,7 +48,8 @@ def check_memory(hw, layers, batch: int = 1) -> float:
     """
     need = estimate_bytes(hw, layers, batch)
     limit = os.environ.get("NST_MEMORY_LIMIT_GB")
-    budget = float(limit) * 2**30 if limit else 0.9 * available_bytes()
+    # this process has already paid BASE_BYTES (TensorFlow, weights): only the rest must still fit
+    budget = float(limit) * 2**30 if limit else 0.9 * available_bytes() + BASE_BYTES
     if need > budget:
         h, w = hw
         raise ConfigError(

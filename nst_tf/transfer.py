@@ -336,8 +336,9 @@ def synthesize_texture(style, config: Config | None = None, *, progress=None, ca
 def reconstruct_content(content, layer="block4_conv2", config: Config | None = None, *, progress=None, callback=None, **overrides) -> Result:
     """Find an image whose ``layer`` features match ``content``'s, starting from noise (notebook 01)."""
     layers = {layer: 1.0} if isinstance(layer, str) else dict(layer)
+    # a whisper of TV (1e-5) removes the pixel noise that ReLU features cannot see (notebook 01)
     defaults = dict(content_layers=layers, style_weight=0.0, style_layers={}, init="noise",
-                    tv_weight=0.0, pyramid=())
+                    tv_weight=1e-5, pyramid=())
     if config is not None:
         overrides = {"content_layers": layers, **overrides}
     config = _config(config, "reconstruct", defaults, overrides)
