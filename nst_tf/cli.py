@@ -12,8 +12,11 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
+import os
 import re
+import signal
 import sys
+import warnings
 from pathlib import Path
 
 DEFAULT_CONTENT = "chelsea"
@@ -50,8 +53,15 @@ def _pyramid(text: str) -> tuple:
         raise argparse.ArgumentTypeError(f"bad pyramid {text!r}: use scale:steps,... e.g. 0.5:100") from None
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a bad flag gets one line (no usage block), like every other input error."""
+
+    def error(self, message):
+        self.exit(2, f"error: {message} — see `{self.prog} --help`\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="python -m nst_tf",
         description="Neural style transfer (Gatys et al.) with TensorFlow/Keras and VGG19.",
         epilog=EPILOG,
@@ -96,7 +106,7 @@ def _common(p: argparse.ArgumentParser):
     g.add_argument("--optimizer", choices=("lbfgs", "adam", "sgd"), help="lbfgs (default, fastest), adam or sgd")
     g.add_argument("--lr", dest="learning_rate", type=float, help="learning rate for adam/sgd in pixel units (default adam 4, sgd see docs)")
     g.add_argument("--lr-decay", type=float, help="learning-rate multiplier reached at the last step for adam/sgd (default 1 = constant)")
-    g.add_argument("--tv-weight", type=float, help="total-variation weight: smooths high-frequency noise (default 1e-2)")
+    g.add_argument("--tv-weight", type=float, help="total-variation weight: smooths high-frequency noise (default 1e-4 for transfer, 1e-5 reconstruct, 0 texture)")
     g.add_argument("--pooling", choices=("max", "avg"), help="VGG pooling (default max)")
     g.add_argument("--seed", type=int, help="random seed (default 0)")
     g.add_argument("--weights", help="VGG19 weights .h5 file (default: resolved automatically, see README)")
@@ -125,7 +135,7 @@ def _config_from_args(args):
             data = json.loads(Path(args.config).read_text())
         except (OSError, ValueError) as err:
             raise ConfigError(f"cannot read config {args.config}: {err} — pass a JSON file written by nst_tf") from None
-        config = Config.from_dict(data.get("config", data))
+        config = Config.from_dict(data.get("config", data) if isinstance(data, dict) else data)
     else:
         from nst_tf.transfer import _config
 
@@ -155,14 +165,42 @@ def _output_path(args, names) -> Path:
             raise ConfigError(f"output {out} must end in .png or .jpg")
         if out.exists() and not args.overwrite:
             raise ConfigError(f"{out} already exists: pass --overwrite to replace it, or choose another --output")
+        _check_writable(out.parent, "choose another --output")
         return out
     stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
-    base = Path(OUTPUT_DIR) / args.command / f"{stamp}-{'-'.join(_slug(n) for n in names)}"
-    folder, i = base, 1
-    while folder.exists():
-        i += 1
-        folder = base.with_name(f"{base.name}-{i}")
-    return folder / "result.png"
+    _check_writable(Path(OUTPUT_DIR) / args.command, "set NST_OUTPUT_DIR or pass --output")
+    return Path(OUTPUT_DIR) / args.command / f"{stamp}-{'-'.join(_slug(n) for n in names)}" / "result.png"
+
+
+def _check_writable(folder: Path, fix: str):
+    """Fail before the run, not after it, when the results could not be written."""
+    from nst_tf.errors import ConfigError
+
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        ok = os.access(folder, os.W_OK)
+    except OSError as err:
+        raise ConfigError(f"cannot write results to {folder}: {err.strerror or err} — {fix}") from None
+    if not ok:
+        raise ConfigError(f"cannot write results to {folder}: permission denied — {fix}")
+
+
+def _reserve(out: Path, explicit: bool, overwrite: bool) -> Path:
+    """The path to save to, never an earlier run's: a run folder is created exclusively (mkdir)."""
+    if explicit:
+        wanted, i = out, 1
+        while out.exists() and not overwrite:  # appeared while this run was optimising
+            i += 1
+            out = wanted.with_name(f"{wanted.stem}-{i}{wanted.suffix}")
+        return out
+    base, i = out.parent, 1
+    while True:
+        folder = base if i == 1 else base.with_name(f"{base.name}-{i}")
+        try:
+            folder.mkdir(parents=True)
+            return folder / out.name
+        except FileExistsError:
+            i += 1
 
 
 def main(argv=None) -> int:
@@ -198,10 +236,20 @@ def _run(args) -> int:
     styles = getattr(args, "style", None) or ([DEFAULT_STYLE] if args.command != "reconstruct" else [])
     names = ([content] if content else []) + list(styles)
     out = _output_path(args, names)
-    result = api.run(config, content if args.command != "texture" else None, styles, progress=not args.quiet)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    anim = out.with_name(f"{out.stem}_optimisation.{args.animation}") if args.animation else None
-    path = result.save(out, animation=anim)
+    with warnings.catch_warnings():  # the API's "run stopped early" warning: printed below instead
+        warnings.filterwarnings("ignore", message="run stopped early")
+        result = api.run(config, content if args.command != "texture" else None, styles, progress=not args.quiet)
+    try:  # a second Ctrl-C must not cut the save short
+        previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    except ValueError:  # not the main thread
+        previous = None
+    try:
+        out = _reserve(out, explicit=bool(args.output), overwrite=args.overwrite)
+        anim = out.with_name(f"{out.stem}_optimisation.{args.animation}") if args.animation else None
+        path = result.save(out, animation=anim)
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGINT, previous)
     t = result.timings
     print(f"saved {path} (+ {path.with_suffix('.json').name}"
           f"{', ' + anim.name if anim and result.frames else ''}) in {t['total_s']:.1f} s")
@@ -209,7 +257,8 @@ def _run(args) -> int:
         print("interrupted: saved the best image so far", file=sys.stderr)
         return 130
     if result.stopped != "completed":
-        print(f"stopped early ({result.stopped}): saved the last finite image; "
-              "try a lower --lr or --style-weight", file=sys.stderr)
+        knob = "--style-weight" if config.optimizer == "lbfgs" else "--lr (or --style-weight)"
+        print(f"stopped early: the loss became NaN or infinite; saved the last finite image — lower {knob}",
+              file=sys.stderr)
         return 1
     return 0

@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import os
 from dataclasses import dataclass, field
 
 from nst_tf.errors import ConfigError
@@ -48,7 +49,7 @@ class Config:
     style_layers: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_STYLE_LAYERS))
     content_weight: float = 1.0
     style_weight: float = 10.0
-    tv_weight: float = 1e-2
+    tv_weight: float = 1e-4
     optimizer: str = "lbfgs"
     learning_rate: float | None = None
     lr_decay: float = 1.0
@@ -66,9 +67,15 @@ class Config:
     weights: str | None = None
 
     def __post_init__(self):
-        self.pyramid = tuple(tuple(stage) for stage in (self.pyramid or ()))
+        try:  # malformed values are left as they are for validate() to name
+            self.pyramid = tuple(tuple(stage) for stage in (self.pyramid or ()))
+        except TypeError:
+            pass
         if self.style_blend is not None:
-            self.style_blend = tuple(self.style_blend)
+            try:
+                self.style_blend = tuple(self.style_blend)
+            except TypeError:
+                pass
 
     # ---------------------------------------------------------------- checks
     def validate(self) -> Config:
@@ -88,6 +95,11 @@ class Config:
             _nonnegative("learning_rate", self.learning_rate)
         for group in ("content_layers", "style_layers"):
             layers = getattr(self, group)
+            if not isinstance(layers, dict):
+                raise ConfigError(
+                    f"{group} must be a dict of layer name -> weight, e.g. {{'block4_conv2': 1.0}}, "
+                    f"got {type(layers).__name__} {layers!r:.60}"
+                )
             if layers:
                 check_layers(layers)
                 for name, w in layers.items():
@@ -96,22 +108,34 @@ class Config:
             raise ConfigError("content_weight > 0 but no content_layers: name one, e.g. block4_conv2")
         if self.task != "reconstruct" and self.style_weight > 0 and not self.style_layers:
             raise ConfigError("style_weight > 0 but no style_layers: name some, e.g. block1_conv1")
-        if not isinstance(self.steps, int) or self.steps < 1:
+        if not _is_int(self.steps) or self.steps < 1:
             raise ConfigError(f"steps must be a positive integer, got {self.steps!r}")
+        if not isinstance(self.pyramid, tuple):
+            raise ConfigError(f"pyramid must be a list of (scale, steps) pairs, e.g. ((0.5, 100),), got {self.pyramid!r}")
         for stage in self.pyramid:
-            if len(stage) != 2 or not 0 < stage[0] < 1 or int(stage[1]) < 0:
+            if not _good_stage(stage):
                 raise ConfigError(
                     f"bad pyramid stage {stage!r}: use (scale, steps) with 0 < scale < 1, steps >= 0"
                 )
-        if not isinstance(self.size, int) or self.size < 16:
+        if not _is_int(self.size) or self.size < 16:
             raise ConfigError(f"size must be an integer >= 16 pixels, got {self.size!r}")
-        if not isinstance(self.frame_every, int) or self.frame_every < 0:
+        if not _is_int(self.frame_every) or self.frame_every < 0:
             raise ConfigError("frame_every must be an integer >= 0 (0 = no frames)")
+        if not _is_int(self.seed) or not 0 <= self.seed < 2**32:
+            raise ConfigError(f"seed must be an integer from 0 to 2**32 - 1, got {self.seed!r}")
         if self.style_blend is not None:
+            if not isinstance(self.style_blend, tuple):
+                raise ConfigError(f"style_blend must be a list of weights, one per style, got {self.style_blend!r}")
             for w in self.style_blend:
                 _nonnegative("style_blend", w)
             if sum(self.style_blend) <= 0:
                 raise ConfigError("style_blend weights sum to 0: give at least one positive weight")
+        if self.weights is not None and self.weights != "random":
+            if not isinstance(self.weights, (str, os.PathLike)) or not os.path.isfile(os.path.expanduser(self.weights)):
+                raise ConfigError(
+                    f"weights file {self.weights!r} does not exist: pass a VGG19 .h5 file, "
+                    "'random' (untrained control), or nothing (resolved automatically)"
+                )
         return self
 
     # ---------------------------------------------------------------- JSON
@@ -126,11 +150,19 @@ class Config:
     @classmethod
     def from_dict(cls, data: dict) -> Config:
         """Inverse of ``to_dict``; unknown keys raise ConfigError naming them."""
+        if not isinstance(data, dict):
+            raise ConfigError(
+                f"a config must be a JSON object of settings, got {type(data).__name__}: "
+                "pass a sidecar .json written by nst_tf"
+            )
         names = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(data) - names)
         if unknown:
             raise ConfigError(f"unknown config key(s) {unknown}: valid keys are {sorted(names)}")
-        return cls(**data)
+        try:
+            return cls(**data)
+        except (TypeError, ValueError) as err:
+            raise ConfigError(f"bad value in config ({err}): fix it or re-create the file with nst_tf") from None
 
     def to_json(self, **kw) -> str:
         return json.dumps(self.to_dict(), indent=2, **kw)
@@ -153,9 +185,23 @@ def _choice(name, value, options):
         raise ConfigError(f"unknown {name} {value!r}: use one of {', '.join(options)}")
 
 
+def _is_int(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _good_stage(stage) -> bool:
+    try:
+        scale, steps = stage
+        if isinstance(scale, (str, bytes)) or isinstance(steps, (str, bytes, bool)):
+            return False
+        return 0 < float(scale) < 1 and float(steps) == int(steps) >= 0  # whole number of steps
+    except (TypeError, ValueError, OverflowError):
+        return False
+
+
 def _nonnegative(name, value):
     try:
-        ok = math.isfinite(float(value)) and float(value) >= 0
+        ok = not isinstance(value, (str, bytes)) and math.isfinite(float(value)) and float(value) >= 0
     except (TypeError, ValueError):
         ok = False
     if not ok:

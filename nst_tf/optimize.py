@@ -186,7 +186,9 @@ def optimize(
     elif optimizer in ("adam", "sgd"):
         run = _run_keras
     else:
-        raise ValueError(f"unknown optimizer {optimizer!r}")
+        from nst_tf.errors import ConfigError
+
+        raise ConfigError(f"unknown optimizer {optimizer!r}: use one of lbfgs, adam, sgd")
     state = _State(x0, frame_every, callback)
     bar = _progress(steps, desc, progress)
     start = time.perf_counter()

@@ -41,19 +41,56 @@ def available_bytes() -> float:
     return 8 * 2**30
 
 
-def check_memory(hw, layers, batch: int = 1) -> float:
+def check_memory(hw, layers, batch: int = 1, *, fix: str | None = None) -> float:
     """Raise ConfigError if the run would not fit in memory; return the estimate (bytes).
 
+    The message names the largest long side (pixels) that fits, so the user
+    can rerun at once; ``fix`` replaces its advice ("{side}" is filled in).
     Set ``NST_MEMORY_LIMIT_GB`` to use a different budget than what is available.
     """
     need = estimate_bytes(hw, layers, batch)
-    limit = os.environ.get("NST_MEMORY_LIMIT_GB")
-    # this process has already paid BASE_BYTES (TensorFlow, weights): only the rest must still fit
-    budget = float(limit) * 2**30 if limit else 0.9 * available_bytes() + BASE_BYTES
+    budget = memory_budget()
     if need > budget:
         h, w = hw
+        side = largest_side(hw, layers, budget, batch)
+        if side < 16:
+            advice = "free some memory (close other programs) or set NST_MEMORY_LIMIT_GB"
+        else:
+            advice = (fix or "use --size {side} or less (size={side} in Python); memory grows with the pixel count")
+            advice = advice.format(side=side)
         raise ConfigError(
             f"a {w}x{h} px run needs about {need / 2**30:.1f} GiB but only {budget / 2**30:.1f} GiB "
-            "is available: lower --size (memory grows with the pixel count)"
+            f"is available: {advice}"
         )
     return need
+
+
+def memory_budget() -> float:
+    """Bytes a run may use: ``NST_MEMORY_LIMIT_GB`` if set, else 90% of what is available now."""
+    limit = os.environ.get("NST_MEMORY_LIMIT_GB")
+    if limit:
+        try:
+            return float(limit) * 2**30
+        except ValueError:
+            raise ConfigError(f"NST_MEMORY_LIMIT_GB={limit!r} is not a number: set it to e.g. 8 or unset it") from None
+    return 0.9 * available_bytes()
+
+
+def largest_side(hw, layers, budget: float, batch: int = 1) -> int:
+    """Largest long side (pixels) of an image shaped like ``hw`` whose run fits in ``budget`` bytes."""
+    h, w = hw
+    long = max(h, w)
+
+    def fits(side):
+        scale = side / long
+        return estimate_bytes((max(1, round(h * scale)), max(1, round(w * scale))), layers, batch) <= budget
+
+    lo, hi = 0, max(long, 1)
+    while fits(hi):  # the image itself may be smaller than what fits
+        lo, hi = hi, hi * 2
+        if hi > 2**20:
+            return lo
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        lo, hi = (mid, hi) if fits(mid) else (lo, mid)
+    return lo

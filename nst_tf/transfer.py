@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 import platform
 import sys
 import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -26,7 +28,7 @@ from nst_tf.config import Config
 from nst_tf.errors import ConfigError, ImageError
 from nst_tf.images import deprocess, load_image, preprocess, resize_image, save_image
 from nst_tf.losses import gram_matrix
-from nst_tf.models import build_extractor, min_input_side
+from nst_tf.models import CONV_LAYERS, build_extractor, min_input_side
 from nst_tf.optimize import History, make_objective, optimize
 
 __all__ = ["Result", "transfer_style", "synthesize_texture", "reconstruct_content", "run"]
@@ -54,7 +56,7 @@ class Result:
             "weights": self.weights,
             "inputs": self.inputs,
             "stopped": self.stopped,
-            "final_losses": self.final_losses,
+            "final_losses": {k: (v if math.isfinite(v) else None) for k, v in self.final_losses.items()},
             "timings": self.timings,
             "versions": versions(),
             "image_size": list(self.image.shape[:2]),
@@ -66,18 +68,33 @@ class Result:
 
         path = save_image(self.image, path)
         meta = self.metadata()
+        failed = None
         if animation is not None and self.frames:
-            meta["animation"] = str(save_animation(self.frames, animation, fps=fps))
+            try:
+                meta["animation"] = str(save_animation(self.frames, animation, fps=fps))
+            except Exception as err:  # e.g. no ffmpeg for .mp4: still write the sidecar, then say so
+                failed = err
+                meta["animation_error"] = f"{type(err).__name__}: {err}"
         write_json(meta, path.with_suffix(".json"))
+        if failed is not None:
+            raise ImageError(
+                f"saved {path} and its sidecar, but not the animation {animation} "
+                f"({type(failed).__name__}: {str(failed).splitlines()[0] if str(failed) else ''}) "
+                "— use a .gif, or install imageio-ffmpeg for .mp4"
+            ) from failed
         return path
 
 
 def write_json(data: dict, path) -> Path:
     """Write JSON atomically (temp file, then rename)."""
     path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(data, indent=2, default=_json_default))
-    os.replace(tmp, path)
+    text = json.dumps(data, indent=2, default=_json_default)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        tmp.write_text(text)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
     return path
 
 
@@ -127,6 +144,12 @@ def _load(src) -> np.ndarray:
     return load_image(src)
 
 
+def _label(src) -> str:
+    if isinstance(src, (str, os.PathLike)):
+        return f"image '{os.fspath(src)}'"
+    return f"image array of shape {tuple(np.shape(src))}"
+
+
 def _scaled_size(shape, long_side: int) -> tuple[int, int]:
     h, w = shape[:2]
     scale = long_side / max(h, w)
@@ -139,6 +162,16 @@ def run(config: Config, content=None, styles=(), *, progress: bool | None = None
     config.validate()
     t0 = time.perf_counter()
     keras_seed(config.seed)
+    styles = list(styles)
+    uses_content = config.task != "texture" and config.content_weight > 0
+    uses_style = config.task != "reconstruct" and config.style_weight > 0
+    if uses_content and content is None:
+        raise ConfigError("this run needs a content image: pass one (CLI: --content NAME_OR_PATH)")
+    if uses_style and not styles:
+        raise ConfigError("this run needs a style image: pass one (CLI: --style NAME_OR_PATH)")
+    if content is None and not styles:
+        raise ConfigError("no images given: pass a content and/or a style image")
+    blend = _blend_weights(config, len(styles))  # before loading anything
     content_img = _load(content) if content is not None else None
     style_imgs = [_load(s) for s in styles]
     inputs = {}
@@ -146,14 +179,6 @@ def run(config: Config, content=None, styles=(), *, progress: bool | None = None
         inputs["content"] = _describe_input(content)
     if styles:
         inputs["styles"] = [_describe_input(s) for s in styles]
-
-    uses_content = config.task != "texture" and config.content_weight > 0
-    uses_style = config.task != "reconstruct" and config.style_weight > 0 and style_imgs
-    if uses_content and content_img is None:
-        raise ConfigError("this run needs a content image: pass one (CLI: --content NAME_OR_PATH)")
-    if uses_style and not style_imgs:
-        raise ConfigError("this run needs a style image: pass one (CLI: --style NAME_OR_PATH)")
-    blend = _blend_weights(config, len(style_imgs))
 
     reference = content_img if content_img is not None else style_imgs[0]
     full_hw = _scaled_size(reference.shape, config.size)
@@ -164,12 +189,23 @@ def run(config: Config, content=None, styles=(), *, progress: bool | None = None
         raise ConfigError("nothing to optimise: give a positive content_weight or style_weight")
     min_side = min_input_side(layers)
     if min(full_hw) < min_side:
+        needed = config.size
+        while min(_scaled_size(reference.shape, needed)) < min_side:
+            needed += 1
         raise ConfigError(
-            f"image of {full_hw[1]}x{full_hw[0]} px is too small for layer(s) up to "
-            f"{max(layers, key=lambda n: min_input_side([n]))}: need a short side >= {min_side} px; "
-            "raise --size or use shallower layers"
+            f"{_label(content if content is not None else styles[0])} would be {full_hw[1]}x{full_hw[0]} px "
+            f"(WxH) at size={config.size}, too small for layer(s) up to {max(layers, key=CONV_LAYERS.index)}, "
+            f"which need a short side of at least {min_side} px: use size >= {needed} (CLI --size) "
+            "or shallower layers"
         )
     resources.check_memory(full_hw, layers)
+    if style_layers:
+        for img in style_imgs:
+            resources.check_memory(
+                _style_hw(img.shape, max(full_hw) * config.style_scale, min_side), list(style_layers),
+                fix=f"lower style_scale (CLI --style-scale) below {config.style_scale:g} so that the style "
+                "image is at most {side} px on its long side",
+            )
 
     # colour preservation works on the inputs (histogram) or on luminance (see nst_tf.color)
     if config.preserve_color == "histogram" and content_img is not None:
@@ -192,26 +228,32 @@ def run(config: Config, content=None, styles=(), *, progress: bool | None = None
     final_terms = {}
     for scale, steps in stages:
         hw = _scaled_size(reference.shape, round(config.size * scale)) if scale < 1 else full_hw
-        t_targets = time.perf_counter()
-        c_targets = s_targets = None
-        if content_layers:
-            c_in = preprocess(resize_image(content_img, size=hw))
-            feats = extractor(c_in, training=False)
-            c_targets = {k: feats[k].numpy() for k in content_layers}
-        if style_layers:
-            s_targets = _style_targets(extractor, style_imgs, blend, style_layers, max(hw) * config.style_scale, min_side)
-        targets_s = time.perf_counter() - t_targets
-        x0 = _initial(config, x, hw, content_img, style_imgs)
-        objective = make_objective(
-            extractor,
-            content_targets=c_targets,
-            style_targets=s_targets,
-            content_layers=content_layers,
-            style_layers=style_layers,
-            content_weight=config.content_weight,
-            style_weight=config.style_weight,
-            tv_weight=config.tv_weight,
-        )
+        try:
+            t_targets = time.perf_counter()
+            c_targets = s_targets = None
+            if content_layers:
+                c_in = preprocess(resize_image(content_img, size=hw))
+                feats = extractor(c_in, training=False)
+                c_targets = {k: feats[k].numpy() for k in content_layers}
+            if style_layers:
+                s_targets = _style_targets(extractor, style_imgs, blend, style_layers, max(hw) * config.style_scale, min_side)
+            targets_s = time.perf_counter() - t_targets
+            x0 = _initial(config, x, hw, content_img, style_imgs)
+            objective = make_objective(
+                extractor,
+                content_targets=c_targets,
+                style_targets=s_targets,
+                content_layers=content_layers,
+                style_layers=style_layers,
+                content_weight=config.content_weight,
+                style_weight=config.style_weight,
+                tv_weight=config.tv_weight,
+            )
+        except KeyboardInterrupt:
+            if x is None:  # no stage finished: nothing to return
+                raise
+            stopped = "interrupted"  # between stages: keep the previous stage's image
+            break
         result = optimize(
             objective, x0, steps=steps, optimizer=config.optimizer,
             learning_rate=config.learning_rate, lr_decay=config.lr_decay,
@@ -235,6 +277,8 @@ def run(config: Config, content=None, styles=(), *, progress: bool | None = None
             stopped = result.stopped
             break
 
+    if stopped != "completed":
+        warnings.warn(stop_message(stopped, steps_done, config), RuntimeWarning, stacklevel=3)
     image = deprocess(x)
     if config.preserve_color == "luminance" and content is not None:
         image = color.combine_luminance(image, resize_image(content_full, size=image.shape[:2]))
@@ -249,6 +293,16 @@ def run(config: Config, content=None, styles=(), *, progress: bool | None = None
         weights=getattr(extractor, "weights_info", {}), inputs=inputs,
         final_losses=final_terms,
     )
+
+
+def stop_message(stopped: str, step: int, config: Config) -> str:
+    """One line saying why a run stopped early and what to do about it."""
+    if stopped == "interrupted":
+        return f"run stopped early: interrupted after {step} step(s); returning the best image so far"
+    knob = "style_weight/content_weight" if config.optimizer == "lbfgs" else "learning_rate (or style_weight)"
+    kept = "the last finite image" if step else "the starting image"
+    return (f"run stopped early: the loss became NaN or infinite after {step} step(s); "
+            f"returning {kept} — lower {knob}")
 
 
 def keras_seed(seed: int):
@@ -268,16 +322,21 @@ def _blend_weights(config: Config, n: int) -> np.ndarray:
 
 def _style_targets(extractor, style_imgs, blend, style_layers, long_side, min_side) -> dict:
     """Gram matrices of each style image (resized to ``long_side``), blended with weights."""
-    long_side = max(min_side, int(round(long_side)))
     targets = {k: 0.0 for k in style_layers}
     for img, w in zip(style_imgs, blend):
-        hw = _scaled_size(img.shape, long_side)
-        if min(hw) < min_side:
-            hw = _scaled_size(img.shape, round(long_side * min_side / min(hw)))
+        hw = _style_hw(img.shape, long_side, min_side)
         feats = extractor(preprocess(resize_image(img, size=hw)), training=False)
         for k in style_layers:
             targets[k] = targets[k] + w * gram_matrix(feats[k]).numpy()
     return targets
+
+
+def _style_hw(shape, long_side, min_side) -> tuple[int, int]:
+    """Size of a style image with ``long_side`` px, enlarged until its short side is >= ``min_side``."""
+    side = max(min_side, int(round(long_side)))
+    while min(_scaled_size(shape, side)) < min_side:  # elongated style: enlarge until the layers fit
+        side += 1
+    return _scaled_size(shape, side)
 
 
 def _to_size(frame, hw):
