@@ -179,6 +179,8 @@ def _check_writable(folder: Path, fix: str):
     try:
         folder.mkdir(parents=True, exist_ok=True)
         ok = os.access(folder, os.W_OK)
+    except FileExistsError:
+        raise ConfigError(f"cannot write results to {folder}: a file is in the way of that folder — {fix}") from None
     except OSError as err:
         raise ConfigError(f"cannot write results to {folder}: {err.strerror or err} — {fix}") from None
     if not ok:

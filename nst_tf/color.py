@@ -28,9 +28,7 @@ import numpy as np
 
 #: RGB -> YIQ (NTSC 1953). Y is luminance in [0, 255]; I (orange-blue) and Q
 #: (purple-green) are chroma, zero for every grey pixel.
-RGB_TO_YIQ = np.array(
-    [[0.299, 0.587, 0.114], [0.596, -0.274, -0.322], [0.211, -0.523, 0.312]], np.float64
-)
+RGB_TO_YIQ = np.array([[0.299, 0.587, 0.114], [0.596, -0.274, -0.322], [0.211, -0.523, 0.312]], np.float64)
 YIQ_TO_RGB = np.linalg.inv(RGB_TO_YIQ)
 MATCH_METHODS = ("sym", "cholesky")
 
@@ -52,8 +50,9 @@ def _sqrtm(cov: np.ndarray, inverse: bool = False) -> np.ndarray:
     return (vectors * values) @ vectors.T
 
 
-def color_transform(source: np.ndarray, target: np.ndarray, *, method: str = "sym",
-                    eps: float = 1e-5) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def color_transform(
+    source: np.ndarray, target: np.ndarray, *, method: str = "sym", eps: float = 1e-5
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """``(A, mu_source, mu_target)`` such that ``A @ (x - mu_source) + mu_target`` recolours ``source``.
 
     ``eps`` (in squared pixel units) is added to both covariances' diagonals so
@@ -72,8 +71,9 @@ def color_transform(source: np.ndarray, target: np.ndarray, *, method: str = "sy
     return transform, src.mean(0), tgt.mean(0)
 
 
-def match_color(source: np.ndarray, target: np.ndarray, *, method: str = "sym",
-                eps: float = 1e-5) -> np.ndarray:
+def match_color(
+    source: np.ndarray, target: np.ndarray, *, method: str = "sym", eps: float = 1e-5
+) -> np.ndarray:
     """Recolour ``source`` so its RGB mean and covariance equal ``target``'s (then clip to 0-255).
 
     Used on the style image with the content image as ``target``. The match

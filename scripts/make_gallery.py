@@ -90,11 +90,16 @@ ENTRIES = [
           "Style weight from 0.1 to 1000 (content weight 1): from photo to painting"),
     Grid("grid_3x3", ["tubingen", "chelsea", "astronaut"], ["starry_night", "great_wave", "picabia_edtaonisl"],
          "Three content images x three style images, default settings at 256 px"),
-    # Notebook 04 (colour preservation, style blending) adds its entries here, one line each, e.g.
-    # Transfer("tubingen_starry_night_luminance", "tubingen", "starry_night", "...",
-    #          dict(LARGE, preserve_color="luminance")),
-    # Transfer("chelsea_blend", "chelsea", ["starry_night", "great_wave"], "...",
-    #          dict(LARGE, style_blend=(0.5, 0.5))),
+    # Notebook 04: colour preservation and style blending
+    Transfer("tubingen_starry_night_luminance", "tubingen", "starry_night",
+             "Luminance-only transfer: Tübingen's own colours, The Starry Night's brushwork",
+             dict(LARGE, preserve_color="luminance")),
+    Transfer("tubingen_starry_night_histogram", "tubingen", "starry_night",
+             "Colour histogram matching: The Starry Night recoloured to Tübingen's palette, then transferred",
+             dict(LARGE, preserve_color="histogram")),
+    Transfer("tubingen_starry_night_kandinsky", "tubingen", ["starry_night", "kandinsky_composition_vii"],
+             "Two styles blended 50/50: The Starry Night and Kandinsky's Composition VII",
+             dict(LARGE, style_blend=(0.5, 0.5))),
 ]  # fmt: skip
 
 

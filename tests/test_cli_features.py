@@ -27,8 +27,21 @@ CONTENT, STYLE_A, STYLE_B = "chelsea", "hubble_deep_field", "gravel"
 def transfer(tmp_path: Path, name: str, *flags: str, size: int = 48, steps: int = 3):
     """Run the CLI; return (uint8 image, sidecar dict)."""
     out = tmp_path / f"{name}.png"
-    argv = ["transfer", "--content", CONTENT, "--size", str(size), "--steps", str(steps),
-            "--pyramid", "none", "--quiet", "-o", str(out), *flags]
+    argv = [
+        "transfer",
+        "--content",
+        CONTENT,
+        "--size",
+        str(size),
+        "--steps",
+        str(steps),
+        "--pyramid",
+        "none",
+        "--quiet",
+        "-o",
+        str(out),
+        *flags,
+    ]
     assert cli.main(argv) == 0
     meta = json.loads(out.with_suffix(".json").read_text())
     return np.asarray(load_image(out)), meta
@@ -46,8 +59,9 @@ def chroma_error(image, reference) -> float:
 # ----------------------------------------------------------------------------- colour
 def test_preserve_color_luminance_keeps_the_content_chroma(tmp_path):
     # start from the style image so that the result's luminance is clearly not the photo's
-    image, meta = transfer(tmp_path, "luminance", "--style", STYLE_A, "--init", "style",
-                           "--preserve-color", "luminance")
+    image, meta = transfer(
+        tmp_path, "luminance", "--style", STYLE_A, "--init", "style", "--preserve-color", "luminance"
+    )
     plain, plain_meta = transfer(tmp_path, "plain", "--style", STYLE_A, "--init", "style")
     assert meta["config"]["preserve_color"] == "luminance"
     assert plain_meta["config"]["preserve_color"] == "none"
@@ -59,8 +73,9 @@ def test_preserve_color_luminance_keeps_the_content_chroma(tmp_path):
 
 def test_preserve_color_histogram_gives_the_style_the_content_palette(tmp_path):
     # from the (recoloured) style image, 3 steps: the palette shows in the result's mean colour
-    image, meta = transfer(tmp_path, "histogram", "--style", STYLE_A, "--init", "style",
-                           "--preserve-color", "histogram")
+    image, meta = transfer(
+        tmp_path, "histogram", "--style", STYLE_A, "--init", "style", "--preserve-color", "histogram"
+    )
     plain, _ = transfer(tmp_path, "plain", "--style", STYLE_A, "--init", "style")
     assert meta["config"]["preserve_color"] == "histogram"
     mean_content = load(CONTENT).reshape(-1, 3).mean(0)
@@ -75,8 +90,9 @@ def test_preserve_color_histogram_gives_the_style_the_content_palette(tmp_path):
 
 # ----------------------------------------------------------------------------- blending
 def test_style_blend_one_zero_equals_style_a_alone(tmp_path):
-    blended, meta = transfer(tmp_path, "blend10", "--style", STYLE_A, "--style", STYLE_B,
-                             "--style-blend", "1", "0")
+    blended, meta = transfer(
+        tmp_path, "blend10", "--style", STYLE_A, "--style", STYLE_B, "--style-blend", "1", "0"
+    )
     alone, _ = transfer(tmp_path, "alone", "--style", STYLE_A)
     assert meta["config"]["style_blend"] == [1.0, 0.0]
     assert [s["name"] for s in meta["inputs"]["styles"]] == [STYLE_A, STYLE_B]
@@ -84,8 +100,9 @@ def test_style_blend_one_zero_equals_style_a_alone(tmp_path):
 
 
 def test_style_blend_mixes_gram_targets_linearly(tmp_path):
-    mixed, meta = transfer(tmp_path, "blend73", "--style", STYLE_A, "--style", STYLE_B,
-                           "--style-blend", "0.7", "0.3")
+    mixed, meta = transfer(
+        tmp_path, "blend73", "--style", STYLE_A, "--style", STYLE_B, "--style-blend", "0.7", "0.3"
+    )
     assert meta["config"]["style_blend"] == [0.7, 0.3]
     # the Gram targets behind it: the weighted mean of each style's own (API level)
     from nst_tf.models import build_extractor, min_input_side
@@ -123,8 +140,12 @@ def test_style_scale_sets_the_size_of_the_style_image_behind_the_loss(tmp_path):
         hw = tuple(max(1, round(n * factor)) for n in style.shape[:2])
         feats = extractor(preprocess(resize_image(style, size=hw)))
         targets = {k: gram_matrix(feats[k]).numpy() for k in config.style_layers}
-        objective = make_objective(extractor, style_targets=targets, style_layers=config.style_layers,
-                                   style_weight=config.style_weight)
+        objective = make_objective(
+            extractor,
+            style_targets=targets,
+            style_layers=config.style_layers,
+            style_weight=config.style_weight,
+        )
         return float(objective(preprocess(image.astype(np.float32)))[1]["style"][0])
 
     recorded = meta["final_losses"]["style"]

