@@ -33,6 +33,8 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "docs" / "gallery"
 JPEG_QUALITY = 90
+#: Largest gallery file (bytes): the JPEG quality is lowered step by step to stay below it.
+MAX_BYTES = 240_000
 #: Settings for the single large images (the API's defaults otherwise: style_weight 10, L-BFGS,
 #: 100 steps at half size, then 100 at full size).
 LARGE = dict(size=512)
@@ -134,16 +136,23 @@ def _label(style) -> str:
 def _save_jpeg(image, path: Path) -> Path:
     from nst_tf.images import save_image
 
-    return save_image(image, path, quality=JPEG_QUALITY)
+    for quality in (JPEG_QUALITY, 85, 80, 75):  # stay under MAX_BYTES (tests check it)
+        save_image(image, path, quality=quality)
+        if path.stat().st_size <= MAX_BYTES:
+            break
+    return path
 
 
 def _save_figure_jpeg(fig, path: Path, width_px: int) -> Path:
-    """A matplotlib figure as a JPEG about ``width_px`` wide (written atomically)."""
+    """A matplotlib figure as a JPEG about ``width_px`` wide (written atomically), under MAX_BYTES."""
     import matplotlib.pyplot as plt
 
     tmp = path.with_name(f".{path.stem}.tmp.jpg")
     dpi = width_px / fig.get_size_inches()[0]
-    fig.savefig(tmp, dpi=dpi, bbox_inches="tight", pil_kwargs={"quality": JPEG_QUALITY})
+    for quality in (JPEG_QUALITY, 85, 80, 75):
+        fig.savefig(tmp, dpi=dpi, bbox_inches="tight", pil_kwargs={"quality": quality})
+        if tmp.stat().st_size <= MAX_BYTES:
+            break
     plt.close(fig)
     os.replace(tmp, path)
     return path
