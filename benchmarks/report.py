@@ -79,7 +79,9 @@ def markdown(res: dict) -> str:
             "## Default transfer",
             "",
             f"`nst_tf.transfer_style(content, style, size={d['size']})` with every other setting at its default "
-            f"(pyramid `{d['pyramid']}`, {d['steps']} full-size steps): **{_f(d['total_s'], '{:.1f}')} s** wall "
+            f"(pyramid `{d['pyramid']}`, {d['steps']} full-size steps): **{_f(d['total_s'], '{:.1f}')} s** wall"
+            + (f" (median of {len(d['runs_s'])} runs: " + ", ".join(f"{t:.1f}" for t in d["runs_s"]) + " s)"
+               if len(d.get("runs_s", [])) > 1 else "") + " "
             f"({d['hw'][1]}x{d['hw'][0]}), final loss {_f(d['final_loss'], '{:.4g}')}"
             + (f" (single-scale reference: {d['vs_reference']})" if d.get("vs_reference") else "")
             + f". Image: `{d['image']}`.",

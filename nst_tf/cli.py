@@ -50,7 +50,7 @@ def _pyramid(text: str) -> tuple:
     try:
         return tuple((float(s), int(n)) for s, n in (p.split(":") for p in text.split(",")))
     except ValueError:
-        raise argparse.ArgumentTypeError(f"bad pyramid {text!r}: use scale:steps,... e.g. 0.5:100") from None
+        raise argparse.ArgumentTypeError(f"bad pyramid {text!r}: use scale:steps,... e.g. 0.5:25") from None
 
 
 class _Parser(argparse.ArgumentParser):
@@ -101,8 +101,8 @@ def build_parser() -> argparse.ArgumentParser:
 def _common(p: argparse.ArgumentParser):
     g = p.add_argument_group("optimisation")
     g.add_argument("--size", type=int, help="long side of the result in pixels (default 512)")
-    g.add_argument("--steps", type=int, help="steps at full size (default 100 for L-BFGS)")
-    g.add_argument("--pyramid", type=_pyramid, help="coarse-to-fine stages before full size, scale:steps,... or 'none' (transfer default 0.5:100)")
+    g.add_argument("--steps", type=int, help="L-BFGS steps at full size (transfer default 10, after the coarse stage; texture/reconstruct 100)")
+    g.add_argument("--pyramid", type=_pyramid, help="coarse-to-fine stages before full size, scale:steps,... or 'none' (transfer default 0.5:25)")
     g.add_argument("--optimizer", choices=("lbfgs", "adam", "sgd"), help="lbfgs (default, fastest), adam or sgd")
     g.add_argument("--lr", dest="learning_rate", type=float, help="learning rate for adam/sgd in pixel units (default adam 4, sgd see docs)")
     g.add_argument("--lr-decay", type=float, help="learning-rate multiplier reached at the last step for adam/sgd (default 1 = constant)")
@@ -137,14 +137,9 @@ def _config_from_args(args):
             raise ConfigError(f"cannot read config {args.config}: {err} — pass a JSON file written by nst_tf") from None
         config = Config.from_dict(data.get("config", data) if isinstance(data, dict) else data)
     else:
-        from nst_tf.transfer import _config
+        from nst_tf.transfer import TASK_DEFAULTS, _config
 
-        defaults = {
-            "transfer": {},
-            "texture": dict(content_weight=0.0, content_layers={}, init="noise", tv_weight=0.0, pyramid=()),
-            "reconstruct": dict(style_weight=0.0, style_layers={}, init="noise", tv_weight=1e-5, pyramid=()),
-        }[args.command]
-        config = _config(None, args.command, defaults, {})
+        config = _config(None, args.command, TASK_DEFAULTS[args.command], {})
     changes = {k: getattr(args, k) for k in _CONFIG_FLAGS if getattr(args, k, None) is not None}
     if args.animation and not changes.get("frame_every") and not config.frame_every:
         changes["frame_every"] = 5

@@ -253,29 +253,41 @@ def _value_and_grad_fn(objective):
     return value_and_grad
 
 
+#: L-BFGS works on pixels divided by ``LBFGS_SCALE * sqrt(n_pixels)``. scipy's first step has
+#: length 1 in the variables it is given; in raw pixel units that is a change of 1/sqrt(n) grey
+#: levels per pixel (0.002 at 512 px): the line search then wastes several evaluations growing it,
+#: and the early curvature pairs are poor. Scaled, the first step moves pixels by ~2 grey levels
+#: (RMS). Measured at 256 px, 30 steps: 44 -> 31-33 evaluations, loss 2.66 -> 2.40 (any scale
+#: between 1 and 16 gives about the same); at 512 px the loss after 20 steps drops from 2.82 to 2.46.
+LBFGS_SCALE = 2.0
+
+
 def _run_lbfgs(objective, x0, steps, state, bar, start, **_):
     from scipy.optimize import Bounds, minimize
 
     value_and_grad = _value_and_grad_fn(objective)
     shape = x0.shape
-    lower = np.broadcast_to(LOWER, shape).ravel()
-    upper = np.broadcast_to(UPPER, shape).ravel()
-    x_start = np.clip(x0, LOWER, UPPER).ravel().astype(np.float64)
+    scale = LBFGS_SCALE * math.sqrt(x0.size)
+    lower = np.broadcast_to(LOWER, shape).ravel() / scale
+    upper = np.broadcast_to(UPPER, shape).ravel() / scale
+    y_start = np.clip(x0, LOWER, UPPER).ravel().astype(np.float64) / scale
+
+    def pixels(flat):
+        return (flat * scale).reshape(shape).astype(np.float32)
 
     def fun(flat):
-        x = flat.reshape(shape).astype(np.float32)
+        x = pixels(flat)
         loss, terms, grad = value_and_grad(tf.constant(x))
         loss = float(loss)
         state.evaluated(x, loss, {k: v.numpy() for k, v in terms.items()})
-        return loss, grad.numpy().ravel().astype(np.float64)
+        return loss, grad.numpy().ravel().astype(np.float64) * scale
 
     def callback(intermediate_result):
         step = len(state.history.step) + 1
-        x = intermediate_result.x.reshape(shape).astype(np.float32)
-        state.stepped(step, start, float(intermediate_result.fun), x, bar)
+        state.stepped(step, start, float(intermediate_result.fun), pixels(intermediate_result.x), bar)
 
     minimize(
-        fun, x_start, jac=True, method="L-BFGS-B", bounds=Bounds(lower, upper), callback=callback,
+        fun, y_start, jac=True, method="L-BFGS-B", bounds=Bounds(lower, upper), callback=callback,
         options={"maxiter": steps, "maxfun": int(steps * 1.5) + 10, "maxcor": 20,
                  "ftol": 0.0, "gtol": 0.0},
     )

@@ -363,6 +363,16 @@ def _initial(config: Config, previous, hw, content_img, style_imgs) -> np.ndarra
 
 
 # ----------------------------------------------------------------------------- API
+#: How texture synthesis and content reconstruction differ from Config's (transfer) defaults:
+#: they start from noise at full size (no coarse stage), so they need more full-size steps. A whisper
+#: of TV (1e-5) removes the pixel noise that ReLU features cannot see (notebook 01).
+TASK_DEFAULTS = {
+    "transfer": {},
+    "texture": dict(content_weight=0.0, content_layers={}, init="noise", tv_weight=0.0, pyramid=(), steps=100),
+    "reconstruct": dict(style_weight=0.0, style_layers={}, init="noise", tv_weight=1e-5, pyramid=(), steps=100),
+}
+
+
 def _config(config: Config | None, task: str, defaults: dict, overrides: dict) -> Config:
     if config is None:
         config = Config(task=task, **defaults)
@@ -386,7 +396,7 @@ def transfer_style(content, style, config: Config | None = None, *, progress=Non
 
 def synthesize_texture(style, config: Config | None = None, *, progress=None, callback=None, **overrides) -> Result:
     """A new image with the Gram statistics of ``style``, grown from noise (notebook 02)."""
-    defaults = dict(content_weight=0.0, content_layers={}, init="noise", tv_weight=0.0, pyramid=())
+    defaults = TASK_DEFAULTS["texture"]
     config = _config(config, "texture", defaults, overrides)
     styles = list(style) if isinstance(style, (list, tuple)) else [style]
     return run(config, None, styles, progress=progress, callback=callback)
@@ -396,8 +406,7 @@ def reconstruct_content(content, layer="block4_conv2", config: Config | None = N
     """Find an image whose ``layer`` features match ``content``'s, starting from noise (notebook 01)."""
     layers = {layer: 1.0} if isinstance(layer, str) else dict(layer)
     # a whisper of TV (1e-5) removes the pixel noise that ReLU features cannot see (notebook 01)
-    defaults = dict(content_layers=layers, style_weight=0.0, style_layers={}, init="noise",
-                    tv_weight=1e-5, pyramid=())
+    defaults = dict(TASK_DEFAULTS["reconstruct"], content_layers=layers)
     if config is not None:
         overrides = {"content_layers": layers, **overrides}
     config = _config(config, "reconstruct", defaults, overrides)
