@@ -286,6 +286,17 @@ def main(argv=None) -> int:
     res = {"mode": mode, "settings": {k: v for k, v in s.items()}, "content": content_path,
            "style": style_path, "image_note": note, "machine": machine_info(), "weights": weights_info,
            "config": Config().to_dict(), "sections": list(sections)}
+    previous = outdir / "results.json"
+    if args.only and previous.is_file():  # re-running some sections: keep the others' results
+        try:
+            old = json.loads(previous.read_text())
+        except ValueError:
+            old = {}
+        if old.get("mode") == mode:
+            for key in SECTIONS:
+                if key not in sections and key in old:
+                    res[key] = old[key]
+            res["sections"] = sorted(set(old.get("sections", [])) | set(sections), key=SECTIONS.index)
     log(f"{mode} benchmark: {Path(content_path).name} + {Path(style_path).name}, sections {', '.join(sections)}")
     # warm-up: imports, weights, graph building; nothing below pays for them
     nst_tf.transfer_style(content_path, style_path, size=32, steps=2, pyramid=(), progress=False)

@@ -48,6 +48,12 @@ def _import_tensorflow_quietly():
 
 
 _import_tensorflow_quietly()
+if _os.environ.get("NST_VERBOSE_TF") != "1":
+    # every stage and every run compiles its own step function on purpose; TF's "retracing"
+    # warnings about that would only alarm students
+    import tensorflow as _tf
+
+    _tf.get_logger().setLevel("ERROR")
 
 from nst_tf.config import Config  # noqa: E402
 from nst_tf.transfer import reconstruct_content, synthesize_texture, transfer_style  # noqa: E402

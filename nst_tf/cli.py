@@ -50,7 +50,7 @@ def _pyramid(text: str) -> tuple:
     try:
         return tuple((float(s), int(n)) for s, n in (p.split(":") for p in text.split(",")))
     except ValueError:
-        raise argparse.ArgumentTypeError(f"bad pyramid {text!r}: use scale:steps,... e.g. 0.5:25") from None
+        raise argparse.ArgumentTypeError(f"bad pyramid {text!r}: use scale:steps,... e.g. 0.5:20") from None
 
 
 class _Parser(argparse.ArgumentParser):
@@ -102,7 +102,7 @@ def _common(p: argparse.ArgumentParser):
     g = p.add_argument_group("optimisation")
     g.add_argument("--size", type=int, help="long side of the result in pixels (default 512)")
     g.add_argument("--steps", type=int, help="L-BFGS steps at full size (transfer default 10, after the coarse stage; texture/reconstruct 100)")
-    g.add_argument("--pyramid", type=_pyramid, help="coarse-to-fine stages before full size, scale:steps,... or 'none' (transfer default 0.5:25)")
+    g.add_argument("--pyramid", type=_pyramid, help="coarse-to-fine stages before full size, scale:steps,... or 'none' (transfer default 0.5:20)")
     g.add_argument("--optimizer", choices=("lbfgs", "adam", "sgd"), help="lbfgs (default, fastest), adam or sgd")
     g.add_argument("--lr", dest="learning_rate", type=float, help="learning rate for adam/sgd in pixel units (default adam 4, sgd see docs)")
     g.add_argument("--lr-decay", type=float, help="learning-rate multiplier reached at the last step for adam/sgd (default 1 = constant)")

@@ -43,7 +43,7 @@ class Config:
     generated image in pixels. ``pyramid`` lists ``(scale, steps)`` stages run
     before the ``steps`` at full size (coarse-to-fine, see notebook 04).
 
-    The default schedule (25 L-BFGS steps at half size, then 10 at full size)
+    The default schedule (20 L-BFGS steps at half size, then 10 at full size)
     was chosen by measurement (benchmarks/README.md): at 512 px it takes ~40 s
     on a 2-core CPU. The half-size stage lays out the painting's large
     structures (swirls, strokes) at the scale they have in the painting; the
@@ -61,7 +61,7 @@ class Config:
     learning_rate: float | None = None
     lr_decay: float = 1.0
     steps: int = 10
-    pyramid: tuple[tuple[float, int], ...] = ((0.5, 25),)
+    pyramid: tuple[tuple[float, int], ...] = ((0.5, 20),)
     init: str = "content"
     size: int = 512
     style_scale: float = 1.0
@@ -118,7 +118,7 @@ class Config:
         if not _is_int(self.steps) or self.steps < 1:
             raise ConfigError(f"steps must be a positive integer, got {self.steps!r}")
         if not isinstance(self.pyramid, tuple):
-            raise ConfigError(f"pyramid must be a list of (scale, steps) pairs, e.g. ((0.5, 25),), got {self.pyramid!r}")
+            raise ConfigError(f"pyramid must be a list of (scale, steps) pairs, e.g. ((0.5, 20),), got {self.pyramid!r}")
         for stage in self.pyramid:
             if not _good_stage(stage):
                 raise ConfigError(
