@@ -3,8 +3,10 @@
 * ``ssim`` and ``psnr`` of the generated image against the content image
   (``tf.image``; higher = closer to the photo's structure / pixels).
 * ``style_distance``: the Gram-based style loss of the generated image against
-  the style image, summed over the style layers, with the same normalisation
-  as ``nst_tf.losses`` (lower = closer to the style's statistics).
+  the style image, summed over the style layers, each layer divided by the
+  mean square of the style's Gram matrix exactly as in the optimised loss
+  (``nst_tf.optimize.make_objective``), so every layer has equal say (lower =
+  closer to the style's statistics; about 1 per layer for an unrelated image).
 Images are uint8 or float RGB in [0, 255], HxWx3.
 """
 
@@ -15,7 +17,7 @@ import tensorflow as tf
 
 from nst_tf.config import DEFAULT_STYLE_LAYERS
 from nst_tf.images import preprocess, resize_image
-from nst_tf.losses import gram_matrix, style_layer_loss
+from nst_tf.losses import gram_matrix, mean_square, style_layer_loss
 from nst_tf.models import build_extractor
 
 
@@ -40,7 +42,7 @@ def psnr(image, reference) -> float:
 
 
 def style_distance(image, style, layers=None, *, weights=None) -> float:
-    """Sum over ``layers`` of the mean squared Gram difference between ``image`` and ``style``.
+    """Sum over ``layers`` of the relative mean squared Gram difference between ``image`` and ``style``.
 
     The style image is resized to the generated image's long side first, as in a run.
     """
@@ -49,7 +51,11 @@ def style_distance(image, style, layers=None, *, weights=None) -> float:
     image = np.asarray(image, np.float32)
     style = resize_image(np.asarray(style, np.float32), long_side=max(image.shape[:2]))
     gen, sty = ext(preprocess(image)), ext(preprocess(style))
-    return float(sum(w * style_layer_loss(gen[k], gram_matrix(sty[k]))[0] for k, w in layers.items()))
+    total = 0.0
+    for k, w in layers.items():
+        target = gram_matrix(sty[k])
+        total += w * float(style_layer_loss(gen[k], target)[0] / mean_square(target)[0])
+    return total
 
 
 def report(image, content=None, style=None, **kw) -> dict:
