@@ -42,14 +42,8 @@ from pathlib import Path
 import numpy as np
 
 from nst_tf.errors import WeightsError
+from nst_tf.models import CONV_LAYERS
 
-CONV_LAYERS: tuple[str, ...] = (
-    "block1_conv1", "block1_conv2",
-    "block2_conv1", "block2_conv2",
-    "block3_conv1", "block3_conv2", "block3_conv3", "block3_conv4",
-    "block4_conv1", "block4_conv2", "block4_conv3", "block4_conv4",
-    "block5_conv1", "block5_conv2", "block5_conv3", "block5_conv4",
-)  # fmt: skip
 #: Every layer of Keras's VGG19 "notop" model, in the order of its weights file.
 KERAS_LAYERS: tuple[str, ...] = ("input_1",) + tuple(
     name

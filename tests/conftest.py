@@ -46,3 +46,15 @@ def style_small():
 @pytest.fixture
 def rng():
     return np.random.default_rng(0)
+
+
+def run_cli(capsys, *argv):
+    """``python -m nst_tf ARGV`` in-process: (exit code, stdout, stderr)."""
+    from nst_tf.cli import main as _cli_main
+
+    try:
+        code = _cli_main(list(argv))
+    except SystemExit as exit_:
+        code = exit_.code
+    out = capsys.readouterr()
+    return code, out.out, out.err

@@ -18,12 +18,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import run_cli
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 from PIL import Image
 
-from nst_tf import cli, data, transfer
+from nst_tf import data, transfer
 from nst_tf.errors import ImageError, NSTError
 from nst_tf.images import MIN_SIDE, deprocess, load_image, preprocess, resize_image
 
@@ -105,16 +106,6 @@ def _one_line(message: str, *must: str) -> str:
     for word in must:
         assert word in message, (word, message)
     return message
-
-
-def run_cli(capsys, *argv):
-    """``python -m nst_tf ARGV`` in-process: (exit code, stdout, stderr)."""
-    try:
-        code = cli.main(list(argv))
-    except SystemExit as exit_:
-        code = exit_.code
-    out = capsys.readouterr()
-    return code, out.out, out.err
 
 
 @pytest.fixture

@@ -26,6 +26,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import tensorflow as tf
+from conftest import run_cli
 
 from nst_tf import cli, transfer
 from nst_tf.errors import ImageError
@@ -50,15 +51,6 @@ def _strict_json(path: Path) -> dict:
 
 def _leftovers(folder: Path) -> list[Path]:
     return [p for p in folder.rglob("*") if p.name.startswith(".") or p.suffix in (".tmp", ".part")]
-
-
-def run_cli(capsys, *argv):
-    try:
-        code = cli.main(list(argv))
-    except SystemExit as exit_:
-        code = exit_.code
-    out = capsys.readouterr()
-    return code, out.out, out.err
 
 
 def _stop_warnings(record) -> list[str]:

@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from conftest import run_cli
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from nst_tf import cli, resources, transfer
+from nst_tf import resources, transfer
 from nst_tf.errors import ConfigError
 from nst_tf.models import CONV_LAYERS, min_input_side
 
@@ -24,15 +25,6 @@ GIB = 2**30
 
 def _img(h, w, seed=0):
     return np.random.default_rng(seed).uniform(0, 255, (h, w, 3)).astype(np.float32)
-
-
-def run_cli(capsys, *argv):
-    try:
-        code = cli.main(list(argv))
-    except SystemExit as exit_:
-        code = exit_.code
-    out = capsys.readouterr()
-    return code, out.out, out.err
 
 
 @pytest.fixture
