@@ -399,8 +399,7 @@ def transfer_style(content, style, config: Config | None = None, *, progress=Non
 
 def synthesize_texture(style, config: Config | None = None, *, progress=None, callback=None, **overrides) -> Result:
     """A new image with the Gram statistics of ``style``, grown from noise (notebook 02)."""
-    defaults = TASK_DEFAULTS["texture"]
-    config = _config(config, "texture", defaults, overrides)
+    config = _config(config, "texture", TASK_DEFAULTS["texture"], overrides)
     styles = list(style) if isinstance(style, (list, tuple)) else [style]
     return run(config, None, styles, progress=progress, callback=callback)
 
@@ -408,7 +407,6 @@ def synthesize_texture(style, config: Config | None = None, *, progress=None, ca
 def reconstruct_content(content, layer="block4_conv2", config: Config | None = None, *, progress=None, callback=None, **overrides) -> Result:
     """Find an image whose ``layer`` features match ``content``'s, starting from noise (notebook 01)."""
     layers = {layer: 1.0} if isinstance(layer, str) else dict(layer)
-    # a whisper of TV (1e-5) removes the pixel noise that ReLU features cannot see (notebook 01)
     defaults = dict(TASK_DEFAULTS["reconstruct"], content_layers=layers)
     if config is not None:
         overrides = {"content_layers": layers, **overrides}
