@@ -27,7 +27,7 @@ def markdown(res: dict) -> str:
         f"`{Path(res.get('style', '')).name}`{' (' + res['image_note'] + ')' if res.get('image_note') else ''}. "
         f"Machine: {m.get('cpu')} ({m.get('cores')} cores), TF {m.get('tensorflow')}, "
         f"load average at start {_f((m.get('load_average_at_start') or [None])[0], '{:.1f}')}. "
-        f"Weights: {res.get('weights', {}).get('source')}. Total run time {_f(res.get('total_s'), '{:.0f}')} s.",
+        f"Weights: {res.get('weights', {}).get('source')}. {_run_times(res)}",
         "",
         "All times are wall-clock seconds in one process, one sitting; CPU seconds are in results.json.",
         "",
@@ -37,10 +37,12 @@ def markdown(res: dict) -> str:
         lines += [
             "## 1. Seconds per step: ours vs the Keras-example loop",
             "",
-            "*ours*: `nst_tf.transfer_style` single scale, default loss, L-BFGS (mean over steps after the first; "
+            "*ours*: `nst_tf.transfer_style` single scale, default loss, L-BFGS (mean over steps after the first two; "
             "a step may need more than one evaluation). *naive*: the official Keras example's loop (content, style "
             "and generated image concatenated through all 16 conv layers, targets recomputed, every step). "
-            "*lean*: a bare compiled forward + input gradient to block5_conv1.",
+            "*lean*: a bare compiled forward + input gradient to block5_conv1. The three run alternately "
+            "(lean, ours, naive, twice) and each is averaged over its two rounds, so that the ratios compare loops "
+            "timed side by side on a machine whose speed drifts.",
             "",
             "| size | ours s/step | evals/step | ours s/eval | naive s/step | lean s/eval | ours/naive | ours eval/lean | lean GFLOP/s |",
             "|---|---|---|---|---|---|---|---|---|",
@@ -210,3 +212,13 @@ def main(argv=None):
 
 if __name__ == "__main__":
     main()
+
+
+def _run_times(res: dict) -> str:
+    """How long the run took; with ``--only``, which sections the latest invocation re-ran."""
+    times = res.get("section_s") or {}
+    if not times:
+        return f"Total run time {_f(res.get('total_s'), '{:.0f}')} s."
+    order = ("per_step", "quality", "demo", "pastiche", "memory")
+    parts = ", ".join(f"{k} {times[k]:.0f} s" for k in sorted(times, key=lambda k: order.index(k) if k in order else 99))
+    return f"Time per section: {parts} (each from its latest run)."

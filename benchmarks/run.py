@@ -64,11 +64,29 @@ def log(msg):
     print(f"[bench {time.strftime('%H:%M:%S')}] {msg}", flush=True)
 
 
+def _ours_steps(content_path, style_path, size, full_hw, n) -> dict:
+    """Seconds per step of the public API, single scale; the first steps (tracing, first line search) left out."""
+    import nst_tf
+    from benchmarks.common import Recorder
+
+    skip = 2
+    rec = Recorder(full_hw=full_hw).start()
+    result = nst_tf.transfer_style(content_path, style_path, size=size, pyramid=(), steps=n + skip,
+                                   progress=False, callback=rec)
+    t = [r[0] for r in rec.rows]
+    c = [r[1] for r in rec.rows]
+    ev = result.history.evaluations
+    timed = len(t) - skip
+    return {"s": (t[-1] - t[skip - 1]) / timed, "cpu_s": (c[-1] - c[skip - 1]) / timed,
+            "evals_per_step": (ev[-1] - ev[skip - 1]) / timed, "steps_timed": timed,
+            "first_step_s": t[0], "total_evaluations": ev[-1]}
+
+
 # --------------------------------------------------------------------------- 1. per step
 def per_step(content_path, style_path, sizes, n) -> dict:
-    import nst_tf
+    import numpy as np
+
     from benchmarks.common import (
-        Recorder,
         keras_vgg19,
         lean_step_fn,
         load_pair,
@@ -87,40 +105,44 @@ def per_step(content_path, style_path, sizes, n) -> dict:
         content, style = load_pair(content_path, style_path, size)
         hw = content.shape[:2]
         c_pre, s_pre = preprocess(content).numpy(), preprocess(style).numpy()
-        log(f"per-step {hw[1]}x{hw[0]}: ours")
-        # ours: the public API, single scale; the first steps of L-BFGS are left out (tracing, line search)
-        skip = 2
-        rec = Recorder(full_hw=scaled_hw(content.shape, size)).start()
-        result = nst_tf.transfer_style(content_path, style_path, size=size, pyramid=(), steps=n + skip,
-                                       progress=False, callback=rec)
-        t = [r[0] for r in rec.rows]
-        c = [r[1] for r in rec.rows]
-        ev = result.history.evaluations
-        steps_timed = len(t) - skip
-        ours_step = (t[-1] - t[skip - 1]) / steps_timed
-        ours_cpu = (c[-1] - c[skip - 1]) / steps_timed
-        evals = (ev[-1] - ev[skip - 1]) / steps_timed
-        log(f"per-step {hw[1]}x{hw[0]}: naive")
-        naive = naive_step_fn(vgg, c_pre, s_pre)
-        naive_t = time_calls(naive, n, warmup=2)
-        log(f"per-step {hw[1]}x{hw[0]}: lean")
-        lean = time_calls(lean_step_fn(vgg, c_pre), n, warmup=2)
+        lean_fn = lean_step_fn(vgg, c_pre)
+        naive_fn = naive_step_fn(vgg, c_pre, s_pre)
+
+        # The machine's speed drifts 10-15 % from minute to minute: alternate the three loops
+        # (lean, ours, naive, lean, ours, naive) and average each over its two rounds, so that
+        # the ratios compare loops measured side by side, not at two different moments.
+        rounds = {"lean": [], "ours": [], "naive": []}
+        for r in range(2):
+            log(f"per-step {hw[1]}x{hw[0]}, round {r + 1}/2: lean, ours, naive")
+            rounds["lean"].append(time_calls(lean_fn, n, warmup=2))
+            rounds["ours"].append(_ours_steps(content_path, style_path, size, scaled_hw(content.shape, size), n))
+            rounds["naive"].append(time_calls(naive_fn, n, warmup=2))
+        mean = {k: float(np.mean([x["s"] for x in v])) for k, v in rounds.items()}
+        cpu = {k: float(np.mean([x["cpu_s"] for x in v])) for k, v in rounds.items()}
+        evals = float(np.mean([x["evals_per_step"] for x in rounds["ours"]]))
+        ours_step, naive_s, lean_s = mean["ours"], mean["naive"], mean["lean"]
         flops = vgg_flops(hw)
         out[str(size)] = {
-            "hw": list(hw), "steps_timed": steps_timed,
-            "ours_s_per_step": ours_step, "ours_cpu_s_per_step": ours_cpu,
+            "hw": list(hw), "steps_timed": sum(x["steps_timed"] for x in rounds["ours"]),
+            "ours_s_per_step": ours_step, "ours_cpu_s_per_step": cpu["ours"],
             "ours_evals_per_step": evals, "ours_s_per_eval": ours_step / evals,
-            "ours_first_step_s": t[0], "ours_total_evaluations": ev[-1],
-            "naive_s_per_step": naive_t["s"], "naive_cpu_s_per_step": naive_t["cpu_s"], "naive": naive_t,
-            "lean_s_per_eval": lean["s"], "lean_cpu_s_per_eval": lean["cpu_s"], "lean": lean,
-            "ratio_ours_naive": ours_step / naive_t["s"],
-            "ratio_ours_naive_cpu": ours_cpu / naive_t["cpu_s"],
-            "ratio_ours_step_lean": ours_step / lean["s"],
-            "ratio_ours_eval_lean": ours_step / evals / lean["s"],
-            "gflop_per_eval": flops / 1e9, "lean_gflops_per_s": flops / 1e9 / lean["s"],
+            "ours_first_step_s": rounds["ours"][0]["first_step_s"],
+            "ours_total_evaluations": rounds["ours"][0]["total_evaluations"],
+            "naive_s_per_step": naive_s, "naive_cpu_s_per_step": cpu["naive"],
+            "lean_s_per_eval": lean_s, "lean_cpu_s_per_eval": cpu["lean"],
+            "rounds": rounds,
+            "ratio_ours_naive": ours_step / naive_s,
+            "ratio_ours_naive_cpu": cpu["ours"] / cpu["naive"],
+            "ratio_ours_step_lean": ours_step / lean_s,
+            "ratio_ours_eval_lean": ours_step / evals / lean_s,
+            "ratio_by_round": {
+                "ours_naive": [o["s"] / v["s"] for o, v in zip(rounds["ours"], rounds["naive"])],
+                "ours_eval_lean": [o["s"] / o["evals_per_step"] / v["s"] for o, v in zip(rounds["ours"], rounds["lean"])],
+            },
+            "gflop_per_eval": flops / 1e9, "lean_gflops_per_s": flops / 1e9 / lean_s,
         }
-        log(f"  ours {ours_step:.3f} s/step ({evals:.2f} evals/step), naive {naive_t['s']:.3f}, "
-            f"lean {lean['s']:.3f}: ours/naive {ours_step / naive_t['s']:.2f}")
+        log(f"  ours {ours_step:.3f} s/step ({evals:.2f} evals/step), naive {naive_s:.3f}, "
+            f"lean {lean_s:.3f}: ours/naive {ours_step / naive_s:.2f}, ours eval/lean {ours_step / evals / lean_s:.2f}")
     return out
 
 
@@ -296,6 +318,8 @@ def main(argv=None) -> int:
             for key in SECTIONS:
                 if key not in sections and key in old:
                     res[key] = old[key]
+                    if key in old.get("section_s", {}):
+                        res.setdefault("section_s", {})[key] = old["section_s"][key]
             res["sections"] = sorted(set(old.get("sections", [])) | set(sections), key=SECTIONS.index)
     log(f"{mode} benchmark: {Path(content_path).name} + {Path(style_path).name}, sections {', '.join(sections)}")
     # warm-up: imports, weights, graph building; nothing below pays for them
@@ -307,27 +331,25 @@ def main(argv=None) -> int:
         (outdir / "results.md").write_text(report.markdown(res))
         report.plot(res, outdir / "loss_vs_time.png")
 
-    if "per_step" in sections:
-        res["per_step"] = per_step(content_path, style_path, s["step_sizes"], s["step_n"])
-        save()
-    if "quality" in sections:
-        res["quality"] = quality(content_path, style_path, s["quality_sizes"], s["ref_steps"])
-        save()
-    if "demo" in sections:
-        res["demo"] = demo(content_path, style_path, s["demo_size"], outdir, res.get("quality"),
-                           s["demo_overrides"], s.get("demo_repeats", 1))
-        save()
+    def section(name, fn, *fn_args):
+        if name in sections:
+            t = time.perf_counter()
+            res[name] = fn(*fn_args)
+            res.setdefault("section_s", {})[name] = time.perf_counter() - t
+            save()
+
+    section("per_step", per_step, content_path, style_path, s["step_sizes"], s["step_n"])
+    section("quality", quality, content_path, style_path, s["quality_sizes"], s["ref_steps"])
+    section("demo", lambda: demo(content_path, style_path, s["demo_size"], outdir, res.get("quality"),
+                                 s["demo_overrides"], s.get("demo_repeats", 1)))
     if "pastiche" in sections:
         log("pastiche comparison")
-        res["pastiche"] = compare(content_path, style_path, s["pastiche_sizes"], s["pastiche_steps"],
-                                  Config().stages()[:-1])
-        if res["pastiche"].get("skipped"):
-            log(f"  skipped: {res['pastiche']['skipped']}")
-        save()
-    if "memory" in sections:
-        res["memory"] = memory(content_path, style_path, s["memory_sizes"], s["memory_steps"],
-                               args.memory_budget_gib, parallel=args.quick)
-        save()
+    section("pastiche", compare, content_path, style_path, s["pastiche_sizes"], s["pastiche_steps"],
+            Config().stages()[:-1])
+    if (res.get("pastiche") or {}).get("skipped") and "pastiche" in sections:
+        log(f"  skipped: {res['pastiche']['skipped']}")
+    section("memory", memory, content_path, style_path, s["memory_sizes"], s["memory_steps"],
+            args.memory_budget_gib, args.quick)
     save()
     log(f"done in {res['total_s']:.0f} s: {outdir / 'results.md'}")
     return 0

@@ -333,8 +333,11 @@ def _lbfgsb_direct(fun, x0, lower, upper, *, maxiter, maxfun, callback, maxcor, 
     n, m = x0.size, maxcor
     low = np.ascontiguousarray(lower, np.float64)
     up = np.ascontiguousarray(upper, np.float64)
-    nbd = np.full(n, 2, np.int32)  # 2: both bounds finite (ours always are)
-    x = np.clip(np.asarray(x0, np.float64), low, up)
+    # bound type per variable, as scipy sets it: 0 none, 1 lower only, 2 both, 3 upper only
+    has_low, has_up = np.isfinite(low), np.isfinite(up)
+    nbd = np.where(has_low, np.where(has_up, 2, 1), np.where(has_up, 3, 0)).astype(np.int32)
+    low, up = np.where(has_low, low, 0.0), np.where(has_up, up, 0.0)
+    x = np.clip(np.asarray(x0, np.float64), lower, upper)
     f = np.array(0.0, np.float64)
     g = np.zeros(n, np.float64)
     wa = np.zeros(2 * m * n + 5 * n + 11 * m * m + 8 * m, np.float64)

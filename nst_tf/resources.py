@@ -13,10 +13,11 @@ import os
 from nst_tf.errors import ConfigError
 from nst_tf.models import CHANNELS, CONV_LAYERS, STRIDE, deepest
 
-#: Live float32 copies per activation during forward + backward (measured, see benchmarks/).
-COPIES_PER_ACTIVATION = 4.0
+#: Live float32 copies per activation during forward + backward. Measured (benchmarks/, session 3):
+#: 2.9 copies + 0.85 GB at 512 and 1024 px; 3.5 and 1.0 GB keep a ~15 % margin.
+COPIES_PER_ACTIVATION = 3.5
 #: Fixed cost: TensorFlow runtime, VGG19 weights, Python (bytes).
-BASE_BYTES = 1.5e9
+BASE_BYTES = 1.0e9
 
 
 def estimate_bytes(hw, layers, batch: int = 1) -> float:

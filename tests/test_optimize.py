@@ -66,7 +66,11 @@ def test_optimisers_halve_a_real_transfer_loss_in_20_steps(optimizer, content_sm
 
 
 def _bounded_quadratic(n, seed):
-    """A convex problem whose minimum lies partly outside the box [-1, 0.5]: bounds are active."""
+    """A convex problem whose minimum lies partly outside the box [-1, 0.5]: bounds are active.
+
+    Every fourth variable has no lower bound, every fifth no upper bound (some neither): all four
+    of L-BFGS-B's bound types occur.
+    """
     rng = np.random.default_rng(seed)
     a = rng.normal(size=(n, n))
     h, b = a @ a.T / n + np.eye(n), rng.normal(size=n) * 4
@@ -74,7 +78,9 @@ def _bounded_quadratic(n, seed):
     def fun(x):
         return float(0.5 * x @ h @ x - b @ x), h @ x - b
 
-    return fun, -np.ones(n), np.full(n, 0.5)
+    lower, upper = -np.ones(n), np.full(n, 0.5)
+    lower[::4], upper[::5] = -np.inf, np.inf
+    return fun, lower, upper
 
 
 @pytest.mark.parametrize("maxiter, maxfun", [(15, 40), (30, 6)])
