@@ -44,7 +44,7 @@ class Config:
     before the ``steps`` at full size (coarse-to-fine, see notebook 04).
 
     The default schedule (20 L-BFGS steps at half size, then 10 at full size)
-    was chosen by measurement (benchmarks/README.md): at 512 px it takes ~40 s
+    was chosen by measurement (benchmarks/README.md): at 512 px it takes ~33 s
     on a 2-core CPU. The half-size stage lays out the painting's large
     structures (swirls, strokes) at the scale they have in the painting; the
     full-size steps restore sharp detail. For a closer fit to the style

@@ -36,7 +36,7 @@ JPEG_QUALITY = 90
 #: Largest gallery file (bytes): the JPEG quality is lowered step by step to stay below it.
 MAX_BYTES = 240_000
 #: Settings for the single large images (the API's defaults otherwise: style_weight 10, L-BFGS,
-#: 20 steps at half size, then 10 at full size: about 40 s each on 2 cores).
+#: 20 steps at half size, then 10 at full size: about 33 s each on 2 cores).
 LARGE = dict(size=512)
 #: Settings for the cells of sweeps and grids: 256 px, 60 L-BFGS steps, no pyramid (~30 s each).
 SMALL = dict(size=256, steps=60, pyramid=())
