@@ -253,7 +253,10 @@ def test_cli_sigint_in_a_subprocess_saves_everything_and_exits_130(tmp_path):
         assert progressed.wait(240), b"".join(chunks).decode(errors="replace")[-2000:]
         time.sleep(0.3)
         proc.send_signal(signal.SIGINT)
-        stdout, _ = proc.communicate(timeout=120)
+        # not communicate(): it would read stderr too, racing the reader thread for the last lines;
+        # stdout is a few short lines, far below a pipe's buffer, so waiting first cannot block
+        proc.wait(timeout=120)
+        stdout = proc.stdout.read()
     finally:
         if proc.poll() is None:
             proc.kill()
