@@ -369,6 +369,41 @@ def _lbfgsb_direct(fun, x0, lower, upper, *, maxiter, maxfun, callback, maxcor, 
             break
 
 
+def _bounded_quadratic(n: int, seed: int):
+    """``(fun, lower, upper)``: a convex problem whose minimum lies partly outside the box [-1, 0.5].
+
+    Every fourth variable has no lower bound, every fifth no upper bound (some neither): all four
+    of L-BFGS-B's bound types occur. The problem on which ``_lbfgsb_direct`` is checked against
+    ``minimize`` (here once per process, in ``tests/test_optimize.py`` at a larger size).
+    """
+    rng = np.random.default_rng(seed)
+    a = rng.normal(size=(n, n))
+    h, b = a @ a.T / n + np.eye(n), rng.normal(size=n) * 4
+
+    def fun(x):
+        return float(0.5 * x @ h @ x - b @ x), h @ x - b
+
+    lower, upper = -np.ones(n), np.full(n, 0.5)
+    lower[::4], upper[::5] = -np.inf, np.inf
+    return fun, lower, upper
+
+
+def _trace(driver, fun, x0, lower, upper, **options) -> tuple[int, list[np.ndarray]]:
+    """Run one L-BFGS-B driver: (number of evaluations of ``fun``, the iterate after each iteration)."""
+    calls, iterates = [], []
+
+    def counted(x):
+        calls.append(1)
+        return fun(x)
+
+    driver(counted, x0, lower, upper, callback=lambda x, f: iterates.append(x.copy()), **options)
+    return len(calls), iterates
+
+
+def _same_trace(a, b) -> bool:
+    return a[0] == b[0] and len(a[1]) == len(b[1]) and all(np.array_equal(p, q) for p, q in zip(a[1], b[1]))
+
+
 _FAST_LBFGSB: bool | None = None
 
 
@@ -376,26 +411,14 @@ def _fast_lbfgsb_ok() -> bool:
     """Does ``_lbfgsb_direct`` reproduce ``minimize`` on a small bounded problem? (once per process)"""
     global _FAST_LBFGSB
     if _FAST_LBFGSB is None:
-        rng = np.random.default_rng(0)
-        a = rng.normal(size=(12, 12))
-        h, b = a @ a.T + np.eye(12), rng.normal(size=12) * 4
-
-        def quadratic(x):
-            return float(0.5 * x @ h @ x - b @ x), h @ x - b
-
-        lower, upper = -np.ones(12), np.full(12, 0.5)
-        runs = []
-        for driver in (_lbfgsb_direct, _lbfgsb_scipy):
-            seen = []
-            try:
-                driver(quadratic, np.zeros(12), lower, upper, maxiter=8, maxfun=30, maxcor=5, maxls=20,
-                       callback=lambda x, f, seen=seen: seen.append(x.copy()))
-            except Exception:  # private API changed: use minimize
-                seen = None
-            runs.append(seen)
-        fast, reference = runs
-        _FAST_LBFGSB = bool(fast) and reference is not None and len(fast) == len(reference) \
-            and all(np.array_equal(p, q) for p, q in zip(fast, reference))
+        fun, lower, upper = _bounded_quadratic(12, seed=0)
+        options = dict(maxiter=8, maxfun=30, maxcor=5, maxls=20)
+        try:
+            fast = _trace(_lbfgsb_direct, fun, np.zeros(12), lower, upper, **options)
+        except Exception:  # private API changed: use minimize
+            fast = None
+        reference = _trace(_lbfgsb_scipy, fun, np.zeros(12), lower, upper, **options)
+        _FAST_LBFGSB = fast is not None and len(fast[1]) > 0 and _same_trace(fast, reference)
     return _FAST_LBFGSB
 
 

@@ -65,49 +65,23 @@ def test_optimisers_halve_a_real_transfer_loss_in_20_steps(optimizer, content_sm
     assert loss[-1] < 0.5 * loss[0], f"{optimizer}: {loss[0]:.4g} -> {loss[-1]:.4g}"
 
 
-def _bounded_quadratic(n, seed):
-    """A convex problem whose minimum lies partly outside the box [-1, 0.5]: bounds are active.
-
-    Every fourth variable has no lower bound, every fifth no upper bound (some neither): all four
-    of L-BFGS-B's bound types occur.
-    """
-    rng = np.random.default_rng(seed)
-    a = rng.normal(size=(n, n))
-    h, b = a @ a.T / n + np.eye(n), rng.normal(size=n) * 4
-
-    def fun(x):
-        return float(0.5 * x @ h @ x - b @ x), h @ x - b
-
-    lower, upper = -np.ones(n), np.full(n, 0.5)
-    lower[::4], upper[::5] = -np.inf, np.inf
-    return fun, lower, upper
-
-
 @pytest.mark.parametrize("maxiter, maxfun", [(15, 40), (30, 6)])
 def test_own_lbfgsb_driver_takes_exactly_scipys_steps(maxiter, maxfun):
     """Issue #4: our L-BFGS-B loop skips scipy.optimize.minimize's element-by-element bounds
     conversion (3.6 s of a 37 s 512 px run) and must otherwise be the same algorithm: same
-    iterates, same stopping on maxiter and on maxfun."""
+    iterates, same stopping on maxiter and on maxfun, with all four kinds of bounds."""
     from nst_tf import optimize as opt
 
     assert opt._fast_lbfgsb_ok(), "the private scipy driver no longer matches minimize: check scipy's version"
-    fun, lower, upper = _bounded_quadratic(300, seed=1)
-    runs = {}
-    for name, driver in (("ours", opt._lbfgsb_direct), ("scipy", opt._lbfgsb_scipy)):
-        calls, iterates = [], []
-
-        def counted(x, calls=calls):
-            calls.append(1)
-            return fun(x)
-
-        driver(counted, np.zeros(300), lower, upper, maxiter=maxiter, maxfun=maxfun, maxcor=20, maxls=20,
-               callback=lambda x, f, iterates=iterates: iterates.append(x.copy()))
-        runs[name] = (len(calls), iterates)
-    assert runs["ours"][0] == runs["scipy"][0]
-    assert len(runs["ours"][1]) == len(runs["scipy"][1]) > 1
-    for mine, theirs in zip(runs["ours"][1], runs["scipy"][1]):
+    fun, lower, upper = opt._bounded_quadratic(300, seed=1)
+    options = dict(maxiter=maxiter, maxfun=maxfun, maxcor=20, maxls=20)
+    ours = opt._trace(opt._lbfgsb_direct, fun, np.zeros(300), lower, upper, **options)
+    scipy = opt._trace(opt._lbfgsb_scipy, fun, np.zeros(300), lower, upper, **options)
+    assert ours[0] == scipy[0]
+    assert len(ours[1]) == len(scipy[1]) > 1
+    for mine, theirs in zip(ours[1], scipy[1]):
         np.testing.assert_array_equal(mine, theirs)
-    final = runs["ours"][1][-1]
+    final = ours[1][-1]
     assert np.all(final >= lower) and np.all(final <= upper) and np.any(final == upper)
 
 
