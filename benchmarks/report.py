@@ -202,6 +202,15 @@ def plot(res: dict, path) -> Path:
     return path
 
 
+def _run_times(res: dict) -> str:
+    """How long the run took; after ``--only`` re-runs, the time of each section's latest run."""
+    times = res.get("section_s") or {}  # in section order (benchmarks.run writes it so)
+    if not times:
+        return f"Total run time {_f(res.get('total_s'), '{:.0f}')} s."
+    parts = ", ".join(f"{k} {v:.0f} s" for k, v in times.items())
+    return f"Time per section: {parts} (each from its latest run)."
+
+
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else argv
     folder = Path(argv[0] if argv else Path(__file__).with_name("results"))
@@ -212,13 +221,3 @@ def main(argv=None):
 
 if __name__ == "__main__":
     main()
-
-
-def _run_times(res: dict) -> str:
-    """How long the run took; with ``--only``, which sections the latest invocation re-ran."""
-    times = res.get("section_s") or {}
-    if not times:
-        return f"Total run time {_f(res.get('total_s'), '{:.0f}')} s."
-    order = ("per_step", "quality", "demo", "pastiche", "memory")
-    parts = ", ".join(f"{k} {times[k]:.0f} s" for k in sorted(times, key=lambda k: order.index(k) if k in order else 99))
-    return f"Time per section: {parts} (each from its latest run)."

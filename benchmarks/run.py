@@ -335,19 +335,22 @@ def main(argv=None) -> int:
         if name in sections:
             t = time.perf_counter()
             res[name] = fn(*fn_args)
-            res.setdefault("section_s", {})[name] = time.perf_counter() - t
+            times = {**res.get("section_s", {}), name: time.perf_counter() - t}
+            res["section_s"] = {k: times[k] for k in SECTIONS if k in times}  # report order
             save()
+
+    def pastiche():
+        log("pastiche comparison")
+        out = compare(content_path, style_path, s["pastiche_sizes"], s["pastiche_steps"], Config().stages()[:-1])
+        if out.get("skipped"):
+            log(f"  skipped: {out['skipped']}")
+        return out
 
     section("per_step", per_step, content_path, style_path, s["step_sizes"], s["step_n"])
     section("quality", quality, content_path, style_path, s["quality_sizes"], s["ref_steps"])
     section("demo", lambda: demo(content_path, style_path, s["demo_size"], outdir, res.get("quality"),
                                  s["demo_overrides"], s.get("demo_repeats", 1)))
-    if "pastiche" in sections:
-        log("pastiche comparison")
-    section("pastiche", compare, content_path, style_path, s["pastiche_sizes"], s["pastiche_steps"],
-            Config().stages()[:-1])
-    if (res.get("pastiche") or {}).get("skipped") and "pastiche" in sections:
-        log(f"  skipped: {res['pastiche']['skipped']}")
+    section("pastiche", pastiche)
     section("memory", memory, content_path, style_path, s["memory_sizes"], s["memory_steps"],
             args.memory_budget_gib, args.quick)
     save()
