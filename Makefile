@@ -26,7 +26,9 @@ test: setup
 	$(PY) -m pytest -q
 
 lint: setup
-	$(PY) -m ruff check nst_tf tests benchmarks scripts notebooks utils.py
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
+	$(PY) scripts/notebook_tools.py check notebooks/*.ipynb
 
 gallery: setup
 	$(PY) scripts/make_gallery.py

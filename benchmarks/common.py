@@ -30,13 +30,19 @@ def resolve_pair(content: str | None, style: str | None) -> tuple[str, str, str 
         os.environ["NST_EXTRA_IMAGES"] = SHARED_IMAGES
     content, style = content or CONTENT, style or STYLE
     try:
-        return (str(resolve_image(content, "content", allow_download=False)),
-                str(resolve_image(style, "style", allow_download=False)), None)
+        return (
+            str(resolve_image(content, "content", allow_download=False)),
+            str(resolve_image(style, "style", allow_download=False)),
+            None,
+        )
     except ImageError as err:
         c, s = FALLBACK
         note = f"{content}/{style} not found ({err}); used the bundled {c}/{s} instead"
-        return (str(resolve_image(c, "content", allow_download=False)),
-                str(resolve_image(s, "style", allow_download=False)), note)
+        return (
+            str(resolve_image(c, "content", allow_download=False)),
+            str(resolve_image(s, "style", allow_download=False)),
+            note,
+        )
 
 
 def scaled_hw(shape, long_side: int) -> tuple[int, int]:
@@ -121,8 +127,7 @@ class Recorder:
         t, c = time.perf_counter() - self.t0, time.process_time() - self.c0
         h, w = (int(x.shape[-3]), int(x.shape[-2])) if x is not None else (0, 0)
         self.rows.append((t, c, float(loss), h, w))
-        if (self.stop_below is not None and (h, w) == tuple(self.full_hw or ())
-                and loss <= self.stop_below):
+        if self.stop_below is not None and (h, w) == tuple(self.full_hw or ()) and loss <= self.stop_below:
             raise Reached
 
     def full(self) -> list:
@@ -256,5 +261,11 @@ def time_calls(fn, n: int, warmup: int = 1) -> dict:
         fn()
         wall.append(time.perf_counter() - t)
         cpu.append(time.process_time() - c)
-    return {"s": float(np.mean(wall)), "s_median": float(np.median(wall)), "s_min": float(np.min(wall)),
-            "cpu_s": float(np.mean(cpu)), "first_s": first, "n": n}
+    return {
+        "s": float(np.mean(wall)),
+        "s_median": float(np.median(wall)),
+        "s_min": float(np.min(wall)),
+        "cpu_s": float(np.mean(cpu)),
+        "first_s": first,
+        "n": n,
+    }

@@ -47,21 +47,32 @@ def main(argv=None) -> int:
     nst_tf.transfer_style(args.content, args.style, size=32, steps=1, pyramid=(), progress=False)
     base = vm_hwm()
     t = time.perf_counter()
-    result = nst_tf.transfer_style(args.content, args.style, size=args.size, steps=args.steps,
-                                   pyramid=(), progress=False)
+    result = nst_tf.transfer_style(
+        args.content, args.style, size=args.size, steps=args.steps, pyramid=(), progress=False
+    )
     seconds = time.perf_counter() - t
     peak = vm_hwm()
     h, w = result.image.shape[:2]
     cfg = Config()
     layers = list(cfg.content_layers) + list(cfg.style_layers)
     style_hw = load_image(args.style).shape[:2]
-    print(json.dumps({
-        "size": args.size, "hw": [h, w], "pixels": h * w, "style_hw": list(style_hw),
-        "steps": args.steps, "seconds": round(seconds, 3),
-        "base_hwm_bytes": base, "peak_hwm_bytes": peak,
-        "estimate_bytes": resources.estimate_bytes((h, w), layers),
-        "copies_per_activation": resources.COPIES_PER_ACTIVATION, "base_bytes": resources.BASE_BYTES,
-    }))
+    print(
+        json.dumps(
+            {
+                "size": args.size,
+                "hw": [h, w],
+                "pixels": h * w,
+                "style_hw": list(style_hw),
+                "steps": args.steps,
+                "seconds": round(seconds, 3),
+                "base_hwm_bytes": base,
+                "peak_hwm_bytes": peak,
+                "estimate_bytes": resources.estimate_bytes((h, w), layers),
+                "copies_per_activation": resources.COPIES_PER_ACTIVATION,
+                "base_bytes": resources.BASE_BYTES,
+            }
+        )
+    )
     return 0
 
 

@@ -34,8 +34,12 @@ def pastiche_python() -> tuple[str | None, str | None]:
     if not exe:
         return None, "PASTICHE_PYTHON is not set (see benchmarks/README.md to enable this section)"
     try:
-        out = subprocess.run([exe, "-c", "import torch, pastiche; print(torch.__version__, pastiche.__version__)"],
-                             capture_output=True, text=True, timeout=120)
+        out = subprocess.run(
+            [exe, "-c", "import torch, pastiche; print(torch.__version__, pastiche.__version__)"],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
     except (OSError, subprocess.TimeoutExpired) as err:
         return None, f"PASTICHE_PYTHON={exe} does not run: {err}"
     if out.returncode != 0:
@@ -65,8 +69,9 @@ def make_pastiche_objective(extractor, content_pre, style_pre):
     def objective(x):
         f = extractor(x, training=False)
         content = 0.01 * tf.reduce_mean(tf.square(f[CONTENT_LAYER] - p))
-        style = tf.add_n([layer_w[k] * tf.reduce_mean(tf.square(gram_matrix(f[k]) - grams[k]))
-                          for k in STYLE_LAYERS])
+        style = tf.add_n(
+            [layer_w[k] * tf.reduce_mean(tf.square(gram_matrix(f[k]) - grams[k])) for k in STYLE_LAYERS]
+        )
         total = content + style
         return tf.reshape(total, [1]), {"content": content, "style": style}
 
@@ -80,8 +85,12 @@ def _write_f32(arr_nhwc, path) -> list[int]:
 
 
 def run_pastiche(exe, content_pre, style_pre, steps, workdir, threads=None) -> dict:
-    spec = {"content": str(Path(workdir) / "content.f32"), "style": str(Path(workdir) / "style.f32"),
-            "steps": int(steps), "threads": threads}
+    spec = {
+        "content": str(Path(workdir) / "content.f32"),
+        "style": str(Path(workdir) / "style.f32"),
+        "steps": int(steps),
+        "threads": threads,
+    }
     spec["content_shape"] = _write_f32(content_pre, spec["content"])
     spec["style_shape"] = _write_f32(style_pre, spec["style"])
     spec_path = Path(workdir) / "spec.json"
@@ -113,7 +122,11 @@ def run_ours(content_rgb, style_rgb, stages, stop_below, cap_steps):
         content = resize_image(content_rgb, size=hw)
         style = resize_image(style_rgb, size=pastiche_style_hw(style_rgb.shape, hw))
         objective = make_pastiche_objective(extractor, preprocess(content), preprocess(style))
-        x0 = preprocess(content).numpy() if x is None else preprocess(resize_image(deprocess(x), size=hw)).numpy()
+        x0 = (
+            preprocess(content).numpy()
+            if x is None
+            else preprocess(resize_image(deprocess(x), size=hw)).numpy()
+        )
         result = opt.optimize(objective, x0, steps=steps, progress=False, callback=rec)
         x = result.image
         if result.stopped != "completed":
@@ -141,7 +154,9 @@ def compare(content_path, style_path, sizes, steps_by_size, pyramid, threads=Non
         with tempfile.TemporaryDirectory() as tmp:
             pst = run_pastiche(exe, c_pre, s_pre, max(targets_at), tmp, threads)
         extractor = build_extractor([CONTENT_LAYER] + STYLE_LAYERS)
-        ours_initial = float(tf.reduce_sum(make_pastiche_objective(extractor, c_pre, s_pre)(tf.constant(c_pre))[0]))
+        ours_initial = float(
+            tf.reduce_sum(make_pastiche_objective(extractor, c_pre, s_pre)(tf.constant(c_pre))[0])
+        )
         rows = pst["rows"]
         targets = {r: rows[r - 1][1] for r in targets_at if r <= len(rows)}
         rec = run_ours(content, style, pyramid, min(targets.values()), max(targets_at))
@@ -149,15 +164,27 @@ def compare(content_path, style_path, sizes, steps_by_size, pyramid, threads=Non
         for r, target in targets.items():
             hit = rec.first_below(target)
             t_p = rows[r - 1][0]
-            table.append({"pastiche_steps": r, "target_loss": target, "pastiche_s": t_p,
-                          "ours_s": hit[0] if hit else None, "ours_full_steps": hit[2] if hit else None,
-                          "speedup": (t_p / hit[0]) if hit else None})
+            table.append(
+                {
+                    "pastiche_steps": r,
+                    "target_loss": target,
+                    "pastiche_s": t_p,
+                    "ours_s": hit[0] if hit else None,
+                    "ours_full_steps": hit[2] if hit else None,
+                    "speedup": (t_p / hit[0]) if hit else None,
+                }
+            )
         out["sizes"][str(size)] = {
-            "hw": list(content.shape[:2]), "style_hw": list(style.shape[:2]),
-            "pastiche_init_s": pst["init_s"], "pastiche_threads": pst.get("threads"),
+            "hw": list(content.shape[:2]),
+            "style_hw": list(style.shape[:2]),
+            "pastiche_init_s": pst["init_s"],
+            "pastiche_threads": pst.get("threads"),
             "torch": pst.get("torch"),
-            "initial_loss": {"pastiche": pst["initial_loss"], "ours": ours_initial,
-                             "relative_difference": abs(ours_initial - pst["initial_loss"]) / abs(pst["initial_loss"])},
+            "initial_loss": {
+                "pastiche": pst["initial_loss"],
+                "ours": ours_initial,
+                "relative_difference": abs(ours_initial - pst["initial_loss"]) / abs(pst["initial_loss"]),
+            },
             "table": table,
             "curves": {"pastiche": rows, "ours": [list(r) for r in rec.rows]},
         }

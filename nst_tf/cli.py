@@ -68,31 +68,86 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    transfer = sub.add_parser("transfer", help="paint a content image in the style of a style image",
-                              epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
-    transfer.add_argument("--content", default=DEFAULT_CONTENT, help=f"content image (default: {DEFAULT_CONTENT})")
-    transfer.add_argument("--style", action="append", help=f"style image; repeat to blend several (default: {DEFAULT_STYLE})")
-    transfer.add_argument("--style-blend", type=float, nargs="+", metavar="W", help="one weight per --style, e.g. 0.7 0.3 (default: equal)")
-    transfer.add_argument("--style-scale", type=float, help="style image size relative to the generated image (default 1.0; <1 = finer brush strokes)")
-    transfer.add_argument("--preserve-color", choices=("none", "luminance", "histogram"), help="keep the content's colours: luminance-only transfer or style recoloured to the content (default none)")
+    transfer = sub.add_parser(
+        "transfer",
+        help="paint a content image in the style of a style image",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    transfer.add_argument(
+        "--content", default=DEFAULT_CONTENT, help=f"content image (default: {DEFAULT_CONTENT})"
+    )
+    transfer.add_argument(
+        "--style", action="append", help=f"style image; repeat to blend several (default: {DEFAULT_STYLE})"
+    )
+    transfer.add_argument(
+        "--style-blend",
+        type=float,
+        nargs="+",
+        metavar="W",
+        help="one weight per --style, e.g. 0.7 0.3 (default: equal)",
+    )
+    transfer.add_argument(
+        "--style-scale",
+        type=float,
+        help="style image size relative to the generated image (default 1.0; <1 = finer brush strokes)",
+    )
+    transfer.add_argument(
+        "--preserve-color",
+        choices=("none", "luminance", "histogram"),
+        help="keep the content's colours: luminance-only transfer or style recoloured to the content (default none)",
+    )
     transfer.add_argument("--content-weight", type=float, help="weight of the content loss (default 1)")
-    transfer.add_argument("--style-weight", type=float, help="weight of the style loss (default 10; higher = more stylised; 0.1-1000 is the useful range)")
-    transfer.add_argument("--content-layers", type=_layers, help="content layers, e.g. block4_conv2 (default)")
-    transfer.add_argument("--style-layers", type=_layers, help="style layers (default block1_conv1..block5_conv1)")
-    transfer.add_argument("--init", choices=("content", "style", "noise"), help="starting image (default content)")
-    texture = sub.add_parser("texture", help="synthesise a texture with the Gram statistics of a style image",
-                             epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
-    texture.add_argument("--style", action="append", help=f"source texture or painting; repeat to blend (default: {DEFAULT_STYLE})")
+    transfer.add_argument(
+        "--style-weight",
+        type=float,
+        help="weight of the style loss (default 10; higher = more stylised; 0.1-1000 is the useful range)",
+    )
+    transfer.add_argument(
+        "--content-layers", type=_layers, help="content layers, e.g. block4_conv2 (default)"
+    )
+    transfer.add_argument(
+        "--style-layers", type=_layers, help="style layers (default block1_conv1..block5_conv1)"
+    )
+    transfer.add_argument(
+        "--init", choices=("content", "style", "noise"), help="starting image (default content)"
+    )
+    texture = sub.add_parser(
+        "texture",
+        help="synthesise a texture with the Gram statistics of a style image",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    texture.add_argument(
+        "--style",
+        action="append",
+        help=f"source texture or painting; repeat to blend (default: {DEFAULT_STYLE})",
+    )
     texture.add_argument("--style-blend", type=float, nargs="+", metavar="W", help="one weight per --style")
-    texture.add_argument("--layers", dest="style_layers", type=_layers, help="style layers (default block1_conv1..block5_conv1)")
-    reconstruct = sub.add_parser("reconstruct", help="reconstruct a content image from one layer's features",
-                                 epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
-    reconstruct.add_argument("--content", default=DEFAULT_CONTENT, help=f"content image (default: {DEFAULT_CONTENT})")
-    reconstruct.add_argument("--layer", dest="content_layers", type=_layers, help="layer(s) to match (default block4_conv2)")
+    texture.add_argument(
+        "--layers",
+        dest="style_layers",
+        type=_layers,
+        help="style layers (default block1_conv1..block5_conv1)",
+    )
+    reconstruct = sub.add_parser(
+        "reconstruct",
+        help="reconstruct a content image from one layer's features",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    reconstruct.add_argument(
+        "--content", default=DEFAULT_CONTENT, help=f"content image (default: {DEFAULT_CONTENT})"
+    )
+    reconstruct.add_argument(
+        "--layer", dest="content_layers", type=_layers, help="layer(s) to match (default block4_conv2)"
+    )
     for p in (transfer, texture, reconstruct):
         _common(p)
     sub.add_parser("list", help="list the image names that resolve here (bundled and NST_EXTRA_IMAGES)")
-    figures = sub.add_parser("figures", help="write a Markdown page (plain + Hugo shortcodes) of all saved figures")
+    figures = sub.add_parser(
+        "figures", help="write a Markdown page (plain + Hugo shortcodes) of all saved figures"
+    )
     figures.add_argument("--root", type=Path, help="figures folder (default data/output/figures)")
     figures.add_argument("--base-url", default="", help="prefix for image links, e.g. /images/nst/")
     return parser
@@ -101,28 +156,78 @@ def build_parser() -> argparse.ArgumentParser:
 def _common(p: argparse.ArgumentParser):
     g = p.add_argument_group("optimisation")
     g.add_argument("--size", type=int, help="long side of the result in pixels (default 512)")
-    g.add_argument("--steps", type=int, help="L-BFGS steps at full size (transfer default 10, after the coarse stage; texture/reconstruct 100)")
-    g.add_argument("--pyramid", type=_pyramid, help="coarse-to-fine stages before full size, scale:steps,... or 'none' (transfer default 0.5:20)")
-    g.add_argument("--optimizer", choices=("lbfgs", "adam", "sgd"), help="lbfgs (default, fastest), adam or sgd")
-    g.add_argument("--lr", dest="learning_rate", type=float, help="learning rate for adam/sgd in pixel units (default adam 4, sgd see docs)")
-    g.add_argument("--lr-decay", type=float, help="learning-rate multiplier reached at the last step for adam/sgd (default 1 = constant)")
-    g.add_argument("--tv-weight", type=float, help="total-variation weight: smooths high-frequency noise (default 1e-4 for transfer, 1e-5 reconstruct, 0 texture)")
+    g.add_argument(
+        "--steps",
+        type=int,
+        help="L-BFGS steps at full size (transfer default 10, after the coarse stage; texture/reconstruct 100)",
+    )
+    g.add_argument(
+        "--pyramid",
+        type=_pyramid,
+        help="coarse-to-fine stages before full size, scale:steps,... or 'none' (transfer default 0.5:20)",
+    )
+    g.add_argument(
+        "--optimizer", choices=("lbfgs", "adam", "sgd"), help="lbfgs (default, fastest), adam or sgd"
+    )
+    g.add_argument(
+        "--lr",
+        dest="learning_rate",
+        type=float,
+        help="learning rate for adam/sgd in pixel units (default adam 4, sgd see docs)",
+    )
+    g.add_argument(
+        "--lr-decay",
+        type=float,
+        help="learning-rate multiplier reached at the last step for adam/sgd (default 1 = constant)",
+    )
+    g.add_argument(
+        "--tv-weight",
+        type=float,
+        help="total-variation weight: smooths high-frequency noise (default 1e-4 for transfer, 1e-5 reconstruct, 0 texture)",
+    )
     g.add_argument("--pooling", choices=("max", "avg"), help="VGG pooling (default max)")
     g.add_argument("--seed", type=int, help="random seed (default 0)")
     g.add_argument("--weights", help="VGG19 weights .h5 file (default: resolved automatically, see README)")
     o = p.add_argument_group("output")
-    o.add_argument("--config", type=Path, help="start from a JSON config or sidecar written by an earlier run")
-    o.add_argument("--output", "-o", type=Path, help="output image path (.png/.jpg); default: a new run folder in data/output/")
+    o.add_argument(
+        "--config", type=Path, help="start from a JSON config or sidecar written by an earlier run"
+    )
+    o.add_argument(
+        "--output",
+        "-o",
+        type=Path,
+        help="output image path (.png/.jpg); default: a new run folder in data/output/",
+    )
     o.add_argument("--overwrite", action="store_true", help="allow --output to replace an existing file")
-    o.add_argument("--frame-every", type=int, help="keep a frame every N steps for the animation (default 0, or 5 with --animation)")
+    o.add_argument(
+        "--frame-every",
+        type=int,
+        help="keep a frame every N steps for the animation (default 0, or 5 with --animation)",
+    )
     o.add_argument("--animation", choices=("gif", "mp4"), help="also write the optimisation as an animation")
     o.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
 
 
 _CONFIG_FLAGS = (
-    "size", "steps", "pyramid", "optimizer", "learning_rate", "lr_decay", "tv_weight", "pooling",
-    "seed", "weights", "content_weight", "style_weight", "content_layers", "style_layers", "init",
-    "style_scale", "style_blend", "preserve_color", "frame_every",
+    "size",
+    "steps",
+    "pyramid",
+    "optimizer",
+    "learning_rate",
+    "lr_decay",
+    "tv_weight",
+    "pooling",
+    "seed",
+    "weights",
+    "content_weight",
+    "style_weight",
+    "content_layers",
+    "style_layers",
+    "init",
+    "style_scale",
+    "style_blend",
+    "preserve_color",
+    "frame_every",
 )
 
 
@@ -134,7 +239,9 @@ def _config_from_args(args):
         try:
             data = json.loads(Path(args.config).read_text())
         except (OSError, ValueError) as err:
-            raise ConfigError(f"cannot read config {args.config}: {err} — pass a JSON file written by nst_tf") from None
+            raise ConfigError(
+                f"cannot read config {args.config}: {err} — pass a JSON file written by nst_tf"
+            ) from None
         config = Config.from_dict(data.get("config", data) if isinstance(data, dict) else data)
     else:
         from nst_tf.transfer import TASK_DEFAULTS, _config
@@ -159,7 +266,9 @@ def _output_path(args, names) -> Path:
         if out.suffix.lower() not in (".png", ".jpg", ".jpeg"):
             raise ConfigError(f"output {out} must end in .png or .jpg")
         if out.exists() and not args.overwrite:
-            raise ConfigError(f"{out} already exists: pass --overwrite to replace it, or choose another --output")
+            raise ConfigError(
+                f"{out} already exists: pass --overwrite to replace it, or choose another --output"
+            )
         _check_writable(out.parent, "choose another --output")
         return out
     stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
@@ -175,7 +284,9 @@ def _check_writable(folder: Path, fix: str):
         folder.mkdir(parents=True, exist_ok=True)
         ok = os.access(folder, os.W_OK)
     except FileExistsError:
-        raise ConfigError(f"cannot write results to {folder}: a file is in the way of that folder — {fix}") from None
+        raise ConfigError(
+            f"cannot write results to {folder}: a file is in the way of that folder — {fix}"
+        ) from None
     except OSError as err:
         raise ConfigError(f"cannot write results to {folder}: {err.strerror or err} — {fix}") from None
     if not ok:
@@ -235,7 +346,9 @@ def _run(args) -> int:
     out = _output_path(args, names)
     with warnings.catch_warnings():  # the API's "run stopped early" warning: printed below instead
         warnings.filterwarnings("ignore", message="run stopped early")
-        result = api.run(config, content if args.command != "texture" else None, styles, progress=not args.quiet)
+        result = api.run(
+            config, content if args.command != "texture" else None, styles, progress=not args.quiet
+        )
     try:  # a second Ctrl-C must not cut the save short
         previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
     except ValueError:  # not the main thread
@@ -248,14 +361,18 @@ def _run(args) -> int:
         if previous is not None:
             signal.signal(signal.SIGINT, previous)
     t = result.timings
-    print(f"saved {path} (+ {path.with_suffix('.json').name}"
-          f"{', ' + anim.name if anim and result.frames else ''}) in {t['total_s']:.1f} s")
+    print(
+        f"saved {path} (+ {path.with_suffix('.json').name}"
+        f"{', ' + anim.name if anim and result.frames else ''}) in {t['total_s']:.1f} s"
+    )
     if result.stopped == "interrupted":
         print("interrupted: saved the best image so far", file=sys.stderr)
         return 130
     if result.stopped != "completed":
         knob = "--style-weight" if config.optimizer == "lbfgs" else "--lr (or --style-weight)"
-        print(f"stopped early: the loss became NaN or infinite; saved the last finite image — lower {knob}",
-              file=sys.stderr)
+        print(
+            f"stopped early: the loss became NaN or infinite; saved the last finite image — lower {knob}",
+            file=sys.stderr,
+        )
         return 1
     return 0

@@ -118,7 +118,9 @@ class Config:
         if not _is_int(self.steps) or self.steps < 1:
             raise ConfigError(f"steps must be a positive integer, got {self.steps!r}")
         if not isinstance(self.pyramid, tuple):
-            raise ConfigError(f"pyramid must be a list of (scale, steps) pairs, e.g. ((0.5, 20),), got {self.pyramid!r}")
+            raise ConfigError(
+                f"pyramid must be a list of (scale, steps) pairs, e.g. ((0.5, 20),), got {self.pyramid!r}"
+            )
         for stage in self.pyramid:
             if not _good_stage(stage):
                 raise ConfigError(
@@ -132,13 +134,17 @@ class Config:
             raise ConfigError(f"seed must be an integer from 0 to 2**32 - 1, got {self.seed!r}")
         if self.style_blend is not None:
             if not isinstance(self.style_blend, tuple):
-                raise ConfigError(f"style_blend must be a list of weights, one per style, got {self.style_blend!r}")
+                raise ConfigError(
+                    f"style_blend must be a list of weights, one per style, got {self.style_blend!r}"
+                )
             for w in self.style_blend:
                 _nonnegative("style_blend", w)
             if sum(self.style_blend) <= 0:
                 raise ConfigError("style_blend weights sum to 0: give at least one positive weight")
         if self.weights is not None and self.weights != "random":
-            if not isinstance(self.weights, (str, os.PathLike)) or not os.path.isfile(os.path.expanduser(self.weights)):
+            if not isinstance(self.weights, (str, os.PathLike)) or not os.path.isfile(
+                os.path.expanduser(self.weights)
+            ):
                 raise ConfigError(
                     f"weights file {self.weights!r} does not exist: pass a VGG19 .h5 file, "
                     "'random' (untrained control), or nothing (resolved automatically)"
@@ -169,7 +175,9 @@ class Config:
         try:
             return cls(**data)
         except (TypeError, ValueError) as err:
-            raise ConfigError(f"bad value in config ({err}): fix it or re-create the file with nst_tf") from None
+            raise ConfigError(
+                f"bad value in config ({err}): fix it or re-create the file with nst_tf"
+            ) from None
 
     def to_json(self, **kw) -> str:
         return json.dumps(self.to_dict(), indent=2, **kw)

@@ -23,8 +23,9 @@ def figures_dir() -> Path:
     return Path(os.environ.get("NST_OUTPUT_DIR", OUTPUT_DIR)) / "figures"
 
 
-def save_figure(fig, name: str, *, notebook: str, caption: str = "", dpi: int = 150,
-                formats=("png",), root=None) -> Path:
+def save_figure(
+    fig, name: str, *, notebook: str, caption: str = "", dpi: int = 150, formats=("png",), root=None
+) -> Path:
     """Save ``fig`` as ``<root>/<notebook>/<name>.<fmt>`` for each format, plus a caption sidecar.
 
     Returns the PNG (or first format's) path. Files are written to a temporary

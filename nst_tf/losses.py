@@ -71,9 +71,7 @@ def total_variation_loss(image: tf.Tensor) -> tf.Tensor:
     """Mean squared difference between neighbouring pixels, one value per image (N,)."""
     dy = image[:, 1:, :, :] - image[:, :-1, :, :]
     dx = image[:, :, 1:, :] - image[:, :, :-1, :]
-    return tf.reduce_mean(tf.square(dx), axis=[1, 2, 3]) + tf.reduce_mean(
-        tf.square(dy), axis=[1, 2, 3]
-    )
+    return tf.reduce_mean(tf.square(dx), axis=[1, 2, 3]) + tf.reduce_mean(tf.square(dy), axis=[1, 2, 3])
 
 
 def mean_square(target: tf.Tensor) -> tf.Tensor:

@@ -129,11 +129,15 @@ def make_objective(
         terms = {}
         total = tf.zeros(tf.shape(x)[:1])
         if use_content:
-            loss = tf.add_n([c_scale[k] * losses.content_loss(feats[k], c_targets[k]) for k in content_layers])
+            loss = tf.add_n(
+                [c_scale[k] * losses.content_loss(feats[k], c_targets[k]) for k in content_layers]
+            )
             terms["content"] = cw * loss
             total += terms["content"]
         if use_style:
-            loss = tf.add_n([s_scale[k] * losses.style_layer_loss(feats[k], s_targets[k]) for k in style_layers])
+            loss = tf.add_n(
+                [s_scale[k] * losses.style_layer_loss(feats[k], s_targets[k]) for k in style_layers]
+            )
             terms["style"] = sw * loss
             total += terms["style"]
         if use_tv:
@@ -193,8 +197,17 @@ def optimize(
     bar = _progress(steps, desc, progress)
     start = time.perf_counter()
     try:
-        run(objective, x0, steps, state, bar, start, optimizer=optimizer,
-            learning_rate=learning_rate, lr_decay=lr_decay)
+        run(
+            objective,
+            x0,
+            steps,
+            state,
+            bar,
+            start,
+            optimizer=optimizer,
+            learning_rate=learning_rate,
+            lr_decay=lr_decay,
+        )
         stopped = "completed"
     except KeyboardInterrupt:
         stopped = "interrupted"
@@ -203,8 +216,9 @@ def optimize(
     finally:
         bar.close()
     seconds = time.perf_counter() - start
-    return OptimizeResult(state.best_x, state.best_loss, state.history, state.frames,
-                          stopped, seconds, state.evaluations)
+    return OptimizeResult(
+        state.best_x, state.best_loss, state.history, state.frames, stopped, seconds, state.evaluations
+    )
 
 
 class _State:
@@ -230,9 +244,13 @@ class _State:
             self.best_x = x.copy()
 
     def stepped(self, step, start, loss, x, bar):
-        self.history.record(step, time.perf_counter() - start, loss,
-                            {k: float(np.sum(v)) for k, v in self.last_terms.items()},
-                            self.evaluations)
+        self.history.record(
+            step,
+            time.perf_counter() - start,
+            loss,
+            {k: float(np.sum(v)) for k, v in self.last_terms.items()},
+            self.evaluations,
+        )
         if self.frame_every and step % self.frame_every == 0:
             self.frames.append(deprocess_image(x[0]))
         bar.update(1)
@@ -306,11 +324,29 @@ def lbfgsb(fun, x0, lower, upper, *, maxiter, maxfun, callback=None, maxcor=None
     maxcor = LBFGS_OPTIONS["maxcor"] if maxcor is None else maxcor
     maxls = LBFGS_OPTIONS["maxls"] if maxls is None else maxls
     if _fast_lbfgsb_ok():
-        _lbfgsb_direct(fun, x0, lower, upper, maxiter=maxiter, maxfun=maxfun, callback=callback,
-                       maxcor=maxcor, maxls=maxls)
+        _lbfgsb_direct(
+            fun,
+            x0,
+            lower,
+            upper,
+            maxiter=maxiter,
+            maxfun=maxfun,
+            callback=callback,
+            maxcor=maxcor,
+            maxls=maxls,
+        )
     else:
-        _lbfgsb_scipy(fun, x0, lower, upper, maxiter=maxiter, maxfun=maxfun, callback=callback,
-                      maxcor=maxcor, maxls=maxls)
+        _lbfgsb_scipy(
+            fun,
+            x0,
+            lower,
+            upper,
+            maxiter=maxiter,
+            maxfun=maxfun,
+            callback=callback,
+            maxcor=maxcor,
+            maxls=maxls,
+        )
 
 
 def _lbfgsb_scipy(fun, x0, lower, upper, *, maxiter, maxfun, callback, maxcor, maxls):
@@ -321,9 +357,20 @@ def _lbfgsb_scipy(fun, x0, lower, upper, *, maxiter, maxfun, callback, maxcor, m
             callback(intermediate_result.x, intermediate_result.fun)
 
     minimize(
-        fun, x0, jac=True, method="L-BFGS-B", bounds=Bounds(lower, upper), callback=each_iteration,
-        options={"maxiter": maxiter, "maxfun": maxfun, "maxcor": maxcor, "maxls": maxls,
-                 "ftol": 0.0, "gtol": 0.0},
+        fun,
+        x0,
+        jac=True,
+        method="L-BFGS-B",
+        bounds=Bounds(lower, upper),
+        callback=each_iteration,
+        options={
+            "maxiter": maxiter,
+            "maxfun": maxfun,
+            "maxcor": maxcor,
+            "maxls": maxls,
+            "ftol": 0.0,
+            "gtol": 0.0,
+        },
     )
 
 
@@ -433,8 +480,11 @@ def _run_keras(objective, x0, steps, state, bar, start, *, optimizer, learning_r
     # Adam's epsilon must be far below the gradient: the losses are means over pixels, so a pixel's
     # gradient is ~7e-5 (RMS) at 128 px, ~1.5e-5 at 256 px, ~1e-6 at 1024 px. With the TF tutorial's
     # epsilon 1e-1 (made for summed losses) Adam became SGD with lr/1e-1 = 40 and hardly moved.
-    opt = keras.optimizers.Adam(lr, beta_1=0.9, beta_2=0.999, epsilon=1e-8) if optimizer == "adam" \
+    opt = (
+        keras.optimizers.Adam(lr, beta_1=0.9, beta_2=0.999, epsilon=1e-8)
+        if optimizer == "adam"
         else keras.optimizers.SGD(lr)
+    )
     var = tf.Variable(x0)
     lower, upper = tf.constant(LOWER), tf.constant(UPPER)
 

@@ -43,8 +43,9 @@ def show_images(images, titles=None, *, ncols=None, size=3.0, suptitle=None, row
     ncols = ncols or n
     nrows = math.ceil(n / ncols)
     h, w = np.asarray(images[0]).shape[:2]
-    fig, axes = plt.subplots(nrows, ncols, figsize=(size * ncols, size * nrows * h / w + 0.3 * nrows),
-                             squeeze=False)
+    fig, axes = plt.subplots(
+        nrows, ncols, figsize=(size * ncols, size * nrows * h / w + 0.3 * nrows), squeeze=False
+    )
     for i, ax in enumerate(axes.flat):
         ax.set_xticks([])
         ax.set_yticks([])

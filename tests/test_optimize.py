@@ -49,7 +49,9 @@ def test_lbfgs_on_scaled_pixels_beats_raw_pixels(monkeypatch, content_small, sty
 def test_lbfgs_keeps_pixels_inside_the_valid_range(rng):
     target = rng.uniform(-500, 500, (1, 8, 8, 3)).astype(np.float32)  # partly unreachable
     result = optimize(_quadratic(target), np.zeros_like(target), steps=10, progress=False)
-    assert np.all(result.image >= np.asarray(LOWER) - 1e-3) and np.all(result.image <= np.asarray(UPPER) + 1e-3)
+    assert np.all(result.image >= np.asarray(LOWER) - 1e-3) and np.all(
+        result.image <= np.asarray(UPPER) + 1e-3
+    )
     inside = (target > np.asarray(LOWER)) & (target < np.asarray(UPPER))
     np.testing.assert_allclose(result.image[inside], target[inside], atol=0.5)
 
@@ -58,8 +60,15 @@ def test_lbfgs_keeps_pixels_inside_the_valid_range(rng):
 @pytest.mark.parametrize("optimizer", ["lbfgs", "adam"])
 def test_optimisers_halve_a_real_transfer_loss_in_20_steps(optimizer, content_small, style_small):
     """Regression: Adam with the TF tutorial's epsilon (1e-1) hardly moved on mean-based losses."""
-    cfg = Config(size=64, steps=20, pyramid=(), init="noise", seed=0, optimizer=optimizer,
-                 learning_rate=8.0 if optimizer == "adam" else None)
+    cfg = Config(
+        size=64,
+        steps=20,
+        pyramid=(),
+        init="noise",
+        seed=0,
+        optimizer=optimizer,
+        learning_rate=8.0 if optimizer == "adam" else None,
+    )
     result = transfer_style(content_small, style_small, cfg, progress=False)
     loss = result.history.loss
     assert loss[-1] < 0.5 * loss[0], f"{optimizer}: {loss[0]:.4g} -> {loss[-1]:.4g}"

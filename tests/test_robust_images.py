@@ -213,7 +213,9 @@ def test_unusual_files_load_through_the_api(tmp_path):
 
 def test_unusual_files_run_through_the_api_in_every_role(tmp_path):
     files = _good_files(tmp_path)
-    styles = [str(p) for n, p in files.items() if n not in ("exif_rotated.jpg", "extreme_but_allowed_20x1.png")]
+    styles = [
+        str(p) for n, p in files.items() if n not in ("exif_rotated.jpg", "extreme_but_allowed_20x1.png")
+    ]
     result = transfer.transfer_style(str(files["exif_rotated.jpg"]), styles, **TINY)
     assert result.stopped == "completed"
     assert result.image.shape == (32, 24, 3)  # portrait, as the photo is displayed
@@ -226,7 +228,14 @@ def test_unusual_files_run_through_the_cli(tmp_path, capsys):
     files = _good_files(tmp_path)
     out = tmp_path / "result.png"
     argv = ["transfer", "--content", str(files["exif_rotated.jpg"]), "-o", str(out)]
-    for name in ("gray.png", "transparent.png", "cmyk.jpg", "deep_16bit.png", "animated.gif", "extreme_but_allowed_20x1.png"):
+    for name in (
+        "gray.png",
+        "transparent.png",
+        "cmyk.jpg",
+        "deep_16bit.png",
+        "animated.gif",
+        "extreme_but_allowed_20x1.png",
+    ):
         argv += ["--style", str(files[name])]
     code, stdout, err = run_cli(capsys, *argv, *CLI_TINY)
     assert code == 0, err

@@ -181,7 +181,13 @@ def test_interrupt_between_pyramid_stages_keeps_the_coarse_result(monkeypatch):
     monkeypatch.setattr(transfer, "_initial", initial)
     with pytest.warns(RuntimeWarning, match="interrupted after 2 step"):
         result = transfer.transfer_style(
-            _img(64, 64), _img(seed=1), size=64, steps=5, pyramid=((0.5, 2),), weights="random", progress=False
+            _img(64, 64),
+            _img(seed=1),
+            size=64,
+            steps=5,
+            pyramid=((0.5, 2),),
+            weights="random",
+            progress=False,
         )
     assert result.stopped == "interrupted" and result.history.step == [1, 2]
     assert result.image.shape == (32, 32, 3)  # the finished coarse stage
@@ -218,7 +224,9 @@ def test_cli_interrupt_saves_image_sidecar_and_frames(monkeypatch, tmp_path, cap
 
     monkeypatch.setattr(transfer, "optimize", optimize)
     out = tmp_path / "ctrl_c.png"
-    code, stdout, err = run_cli(capsys, "transfer", "--steps", "50", "--animation", "gif", "-o", str(out), *CLI_TINY)
+    code, stdout, err = run_cli(
+        capsys, "transfer", "--steps", "50", "--animation", "gif", "-o", str(out), *CLI_TINY
+    )
     assert code == 130
     assert err.strip() == "interrupted: saved the best image so far"
     meta = _strict_json(out.with_suffix(".json"))

@@ -39,7 +39,9 @@ def no_work(monkeypatch):
 
 # ----------------------------------------------------------------------------- too small
 def test_minimum_side_per_layer_is_the_pooling_stride():
-    assert [min_input_side([name]) for name in CONV_LAYERS] == [1] * 2 + [2] * 2 + [4] * 4 + [8] * 4 + [16] * 4
+    assert [min_input_side([name]) for name in CONV_LAYERS] == [1] * 2 + [2] * 2 + [4] * 4 + [8] * 4 + [
+        16
+    ] * 4
 
 
 @pytest.mark.parametrize(
