@@ -32,8 +32,26 @@ from nst_tf.images import load_image
 
 #: The repository root (the folder that holds ``nst_tf/`` and ``data/``).
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+def _bundled_dir() -> Path:
+    """``data/src`` of the repository this package sits in; for an installed copy (whose
+    site-packages has no ``data/``), ``$NST_BUNDLED_DIR`` or the ``data/src`` of the working
+    folder or one of its parents (e.g. a notebook run from inside a clone)."""
+    here = PROJECT_ROOT / "data" / "src"
+    if here.is_dir():
+        return here
+    if os.environ.get("NST_BUNDLED_DIR"):
+        return Path(os.environ["NST_BUNDLED_DIR"]).expanduser()
+    cwd = Path.cwd()
+    for folder in (cwd, *cwd.parents):
+        if (folder / "data" / "src" / "CREDITS.md").is_file():
+            return folder / "data" / "src"
+    return here
+
+
 #: Bundled example images: ``content/`` and ``style/`` subfolders.
-BUNDLED_DIR = PROJECT_ROOT / "data" / "src"
+BUNDLED_DIR = _bundled_dir()
 #: Default folder for results, used when ``NST_OUTPUT_DIR`` is not set. The
 #: module attribute ``OUTPUT_DIR`` (see ``__getattr__`` at the end) and
 #: :func:`output_dir` both honour ``NST_OUTPUT_DIR`` at the time they are read.
