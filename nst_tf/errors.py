@@ -28,3 +28,10 @@ class DownloadError(NSTError, RuntimeError):
 
 class NonFiniteLossError(NSTError, FloatingPointError):
     """The loss became NaN or infinite during optimisation."""
+
+
+class OutputError(NSTError, OSError):
+    """A result could not be written (no space, read-only folder, a file in the way...).
+
+    An OSError too, so code that catches OSError around a save keeps working.
+    """

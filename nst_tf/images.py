@@ -15,9 +15,9 @@ message that names the file and the fix; no PIL or OS error escapes.
 
 from __future__ import annotations
 
+import io
 import math
 import os
-import secrets
 import warnings
 from pathlib import Path
 
@@ -26,6 +26,7 @@ import tensorflow as tf
 from PIL import Image, ImageOps
 
 from nst_tf.errors import ConfigError, ImageError
+from nst_tf.files import atomic_write, open_input, printable, user_path
 
 #: ImageNet mean pixel in BGR order, subtracted by the Caffe-trained VGG
 #: weights that Keras ships (same numbers as ``keras.applications.vgg19``).
@@ -41,6 +42,12 @@ MIN_SIDE = 16
 #: side vanishes in the deep layers long before the long side fits in memory;
 #: such images are almost always a mistake (a banner, a strip, a wrong crop).
 MAX_ASPECT = 20.0
+
+#: Largest number of pixels decoded from one source, checked from the file's header before
+#: decoding (issue #13.8): 40 Mpx is ~0.5 GB as float32 RGB, ~1.5 GB at peak while converting.
+#: A larger JPEG is decoded at 1/2, 1/4 or 1/8 scale (libjpeg's DCT scaling) to fit, with one
+#: warning line; a larger image of another format is refused. ``NST_MAX_PIXELS`` changes it.
+MAX_PIXELS = 40_000_000
 
 #: File extensions :func:`save_image` can write, mapped to PIL format names.
 SAVE_FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG"}
@@ -60,12 +67,13 @@ def load_image(
     """Load an image as float32 RGB, shape (H, W, 3), values in [0, 255].
 
     Args:
-        src: a file path (str or Path), a ``PIL.Image.Image``, or an array of
-            shape (H, W), (H, W, 1|2|3|4) (or with a leading batch axis of 1).
+        src: a file path (str or Path, ``~`` expanded), the encoded bytes of an
+            image file, a binary file object, a ``PIL.Image.Image``, or an array
+            of shape (H, W), (H, W, 1|2|3|4) (or with a leading batch axis of 1).
             Array values: uint8 as is; uint16 divided by 257 (0..65535 ->
             0..255); bool as 0/255; other integers must lie in [0, 255];
-            floats are read as [0, 1] when their maximum is <= 1, otherwise as
-            [0, 255] (values outside these ranges are an error).
+            floats: see :func:`_float_to_255` ([0, 1] by dtype, unless
+            clearly [0, 255]).
         long_side: if given, resize so that ``max(H, W) == long_side`` pixels,
             keeping the aspect ratio (the short side is rounded, at least 1).
         size: if given, resize to exactly ``(height, width)`` pixels.
@@ -83,22 +91,29 @@ def load_image(
         ConfigError: both ``long_side`` and ``size``, or a non-positive one.
     """
     _check_resize_args(long_side, size)
+    wanted = long_side if size is None else max(size)
     if isinstance(src, Image.Image):
-        label = f"'{getattr(src, 'filename', '') or 'PIL image'}'"
+        label = f"'{printable(getattr(src, 'filename', '') or 'PIL image')}'"
         img = _decode_pil(src, label)
     elif isinstance(src, (str, os.PathLike)):
         name = os.fspath(src)
-        label = f"'{name}'"
-        wanted = long_side if size is None else max(size)
-        img = _read_file(Path(name).expanduser(), label, draft=wanted)
+        label = f"'{printable(name)}'"
+        img = _read_file(user_path(name), label, draft=wanted)
+    elif isinstance(src, (bytes, bytearray, memoryview)) or hasattr(src, "read"):
+        # decision (issue #13.10): encoded bytes and binary file objects are accepted
+        name = getattr(src, "name", None)
+        label = f"'{printable(name)}'" if isinstance(name, str) else f"({type(src).__name__})"
+        stream = io.BytesIO(bytes(src)) if not hasattr(src, "read") else src
+        if hasattr(src, "read") and isinstance(getattr(src, "mode", "b"), str) and "b" not in src.mode:
+            raise ImageError(f"cannot read image {label}: it is opened in text mode — open it with 'rb'")
+        img = _decode_stream(stream, label, wanted)
     else:
         try:
             arr = np.asarray(src)
         except Exception as exc:  # objects NumPy cannot convert
-            raise ImageError(
-                f"cannot read image from a {type(src).__name__}: not a path, PIL image or array "
-                "— pass a file path or an (H, W, 3) array"
-            ) from exc
+            raise ImageError(f"cannot read image from a {type(src).__name__}: {_ACCEPTED}") from exc
+        if arr.dtype == object or arr.dtype.kind in "SUV":
+            raise ImageError(f"cannot read image from a {type(src).__name__}: {_ACCEPTED}")
         label = f"(array of shape {arr.shape})"
         img = _array_to_rgb_float(arr, label)
 
@@ -113,6 +128,12 @@ def load_image(
     return resize_image(img, size=target)
 
 
+_ACCEPTED = (
+    "not an image — pass a file path, the bytes of an image file, a binary file object, "
+    "a PIL image or an (H, W, 3) array"
+)
+
+
 def _read_file(path: Path, label: str, draft: int | None = None) -> np.ndarray:
     """Open, decode and convert an image file; every failure is an ImageError.
 
@@ -123,31 +144,75 @@ def _read_file(path: Path, label: str, draft: int | None = None) -> np.ndarray:
     decode. The Lanczos resize that follows sets the exact size.
     """
     prefix = f"cannot read image {label}"
-    try:
-        if not path.exists():
-            raise ImageError(f"{prefix}: no such file (working directory: {os.getcwd()}) — check the path")
-        if path.is_dir():
-            raise ImageError(f"{prefix}: it is a directory — pass an image file inside it")
-        if path.stat().st_size == 0:
+    # a device, FIFO, folder or /proc file is refused before anything is read (never blocks)
+    with open_input(path, what="image", error=ImageError, fix="pass an image file") as fh:
+        if os.fstat(fh.fileno()).st_size == 0:
             raise ImageError(f"{prefix}: the file is empty (0 bytes) — download or export it again")
-    except ImageError:
-        raise
-    except OSError as exc:  # permission denied, name too long, broken link...
-        raise ImageError(f"{prefix}: {_os_reason(exc)} — check the path and its permissions") from exc
+        return _decode_stream(fh, label, draft)
 
+
+def _decode_stream(fh, label: str, draft: int | None) -> np.ndarray:
+    """Decode an open binary stream; the pixel count is checked from the header first."""
+    prefix = f"cannot read image {label}"
     try:
-        pil = Image.open(path)
+        with warnings.catch_warnings():  # replaced by the MAX_PIXELS check below
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            pil = Image.open(fh)
     except Image.UnidentifiedImageError as exc:
         raise ImageError(f"{prefix}: not a recognised image format — save it as PNG or JPEG") from exc
     except Exception as exc:
         raise _decode_error(exc, prefix) from exc
     with pil:
-        if draft is not None and pil.format == "JPEG":
-            try:
-                pil.draft(None, (2 * draft, 2 * draft))
-            except Exception as exc:
-                raise _decode_error(exc, prefix) from exc
+        try:
+            _limit_pixels(pil, label, draft)
+        except ImageError:
+            raise
+        except Exception as exc:
+            raise _decode_error(exc, prefix) from exc
         return _decode_pil(pil, label)
+
+
+def max_pixels() -> int:
+    """The per-source pixel limit: ``NST_MAX_PIXELS`` if set, else :data:`MAX_PIXELS`."""
+    raw = os.environ.get("NST_MAX_PIXELS", "").strip()
+    if not raw:
+        return MAX_PIXELS
+    try:
+        value = int(float(raw))
+        if value < 1:
+            raise ValueError
+    except (ValueError, OverflowError):
+        raise ConfigError(
+            f"NST_MAX_PIXELS={printable(raw)!r} is not a positive number: e.g. 40000000"
+        ) from None
+    return value
+
+
+def _limit_pixels(pil: Image.Image, label: str, draft: int | None) -> None:
+    """Refuse (or, for a JPEG, decode smaller) a source above the pixel limit, before decoding."""
+    limit = max_pixels()
+    w, h = pil.size
+    if pil.format == "JPEG":
+        want = (2 * draft, 2 * draft) if draft is not None else (w, h)  # see _read_file's draft note
+        k = 1
+        while k < 8 and (math.ceil(w / k) * math.ceil(h / k) > limit):
+            k *= 2
+        if k > 1:  # ask for floor(w / k): libjpeg then scales by k and rounds up to ceil(w / k)
+            want = (min(want[0], w // k), min(want[1], h // k))
+        if want != (w, h):
+            pil.draft(None, want)
+            if pil.size != (w, h) and k > 1:
+                warnings.warn(
+                    f"image {label} has {w * h / 1e6:.0f} Mpx, above the {limit / 1e6:.0f} Mpx limit: "
+                    f"decoded at {pil.size[0]}x{pil.size[1]} px (JPEG draft mode)",
+                    stacklevel=5,
+                )
+        w, h = pil.size
+    if w * h > limit:
+        raise ImageError(
+            f"cannot read image {label}: {w}x{h} px is {w * h / 1e6:.0f} Mpx, above the "
+            f"{limit / 1e6:.0f} Mpx limit per image — downscale it first (or raise NST_MAX_PIXELS)"
+        )
 
 
 def _decode_pil(pil: Image.Image, label: str) -> np.ndarray:
@@ -166,7 +231,7 @@ def _decode_error(exc: Exception, prefix: str) -> ImageError:
     if isinstance(exc, Image.DecompressionBombError):
         return ImageError(
             f"{prefix}: too many pixels to decode safely — downscale it below "
-            f"{Image.MAX_IMAGE_PIXELS or 0:,} pixels first"
+            f"{max_pixels() / 1e6:.0f} Mpx first"
         )
     if isinstance(exc, MemoryError):
         return ImageError(f"{prefix}: not enough memory to decode it — downscale it first")
@@ -256,17 +321,7 @@ def _array_to_rgb_float(arr: np.ndarray, label: str) -> np.ndarray:
             )
         vals = arr.astype(np.float32)
     elif kind == "f":
-        vals = arr.astype(np.float32)
-        if not np.all(np.isfinite(vals)):
-            raise ImageError(f"{prefix}: it contains NaN or infinite values — fix them first")
-        lo, hi = float(vals.min()), float(vals.max())
-        if lo < 0.0 or hi > 255.0:
-            raise ImageError(
-                f"{prefix}: float values span [{lo:.4g}, {hi:.4g}], outside [0, 1] and [0, 255] — "
-                "clip them, or deprocess a VGG-preprocessed tensor with deprocess()"
-            )
-        if hi <= 1.0:
-            vals = vals * 255.0
+        vals = _float_to_255(arr.astype(np.float32), prefix)
     else:
         raise ImageError(f"{prefix}: unsupported dtype {arr.dtype} — use uint8, uint16, bool or float")
 
@@ -274,6 +329,32 @@ def _array_to_rgb_float(arr: np.ndarray, label: str) -> np.ndarray:
     if channels in (2, 4):
         return _composite_on_white(vals[..., :-1], vals[..., -1] / 255.0)
     return _gray_to_rgb(vals) if channels == 1 else np.ascontiguousarray(vals)
+
+
+#: Overshoot tolerated (and clipped) around a float range: resampling rings a little past it.
+_FLOAT_SLACK = 0.05
+
+
+def _float_to_255(vals: np.ndarray, prefix: str) -> np.ndarray:
+    """Float pixels -> [0, 255]. Decision (issue #13.10): by dtype, a float image is in [0, 1].
+
+    Up to 5 % overshoot ([-0.05, 1.05], e.g. one value at 1.0001 after a resize) is clipped,
+    not read as a nearly black [0, 255] image. Only a maximum of 2 or more is clearly [0, 255]
+    (overshoot of one grey level clipped). Anything in between, or outside both, is ambiguous
+    and an ImageError says how to fix it.
+    """
+    if not np.all(np.isfinite(vals)):
+        raise ImageError(f"{prefix}: it contains NaN or infinite values — fix them first")
+    lo, hi = float(vals.min()), float(vals.max())
+    if -_FLOAT_SLACK <= lo and hi <= 1.0 + _FLOAT_SLACK:
+        return np.clip(vals, 0.0, 1.0) * np.float32(255.0)
+    if 2.0 <= hi <= 256.0 and lo >= -1.0:
+        return np.clip(vals, 0.0, 255.0)
+    raise ImageError(
+        f"{prefix}: float values span [{lo:.4g}, {hi:.4g}], outside [0, 1] and [0, 255] or "
+        "between the two — clip them to [0, 1] (or scale to [0, 255]), or deprocess a "
+        "VGG-preprocessed tensor with deprocess()"
+    )
 
 
 def _gray_to_rgb(gray: np.ndarray) -> np.ndarray:
@@ -458,7 +539,7 @@ def to_uint8(img) -> np.ndarray:
 # --------------------------------------------------------------------------
 
 
-def save_image(img, path, *, quality: int = 95) -> Path:
+def save_image(img, path, *, quality: int = 95, overwrite: bool = True) -> Path:
     """Write an image to ``path`` as PNG or JPEG (chosen by the extension).
 
     ``img`` is (H, W, 3) or (1, H, W, 3) or (H, W) — uint8, or float in
@@ -466,10 +547,11 @@ def save_image(img, path, *, quality: int = 95) -> Path:
     :func:`deprocess_image` first. JPEGs use ``quality`` (1-95) and no chroma
     subsampling. Parent folders are created. The write is atomic: a temporary
     file in the same folder is renamed over ``path``, so readers never see a
-    half-written image and an interrupted save leaves no partial file.
-    Returns the path written.
+    half-written image and an interrupted save leaves no partial file
+    (:func:`nst_tf.files.atomic_write`; ``overwrite=False`` refuses to replace
+    an existing file). Returns the path written.
     """
-    path = Path(path).expanduser()
+    path = user_path(path)
     ext = path.suffix.lower()
     if ext not in SAVE_FORMATS:
         raise ImageError(
@@ -495,24 +577,12 @@ def save_image(img, path, *, quality: int = 95) -> Path:
     if fmt == "JPEG":
         options.update(quality=int(quality), subsampling=0)
 
-    tmp = None
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = _temp_sibling(path)
-        with open(tmp, "xb") as fh:  # "x": never clobbers; honours the umask
-            pil.save(fh, format=fmt, **options)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-        tmp = None
-    except OSError as exc:
-        raise ImageError(
-            f"cannot save image '{path}': {_os_reason(exc)} — check the folder exists and is writable"
-        ) from exc
-    finally:
-        if tmp is not None:
-            _remove_quietly(tmp)
-    return path
+    return atomic_write(path, encode_image(pil, fmt, **options), overwrite=overwrite, error=ImageError)
+
+
+def encode_image(pil: Image.Image, fmt: str, **options):
+    """A writer for :func:`nst_tf.files.write_files`: ``pil`` saved as ``fmt`` into the file it gets."""
+    return lambda fh: pil.save(fh, format=fmt, **options)
 
 
 def image_info(path) -> dict:
@@ -522,9 +592,10 @@ def image_info(path) -> dict:
     (width and height in pixels, before any EXIF rotation).
     """
     name = os.fspath(path)
-    p = Path(name).expanduser()
+    p = user_path(name)
+    fh = open_input(p, what="image", error=ImageError, fix="pass an image file")
     try:
-        with Image.open(p) as pil:
+        with fh, Image.open(fh) as pil:
             return {
                 "path": str(p),
                 "format": pil.format,
@@ -534,13 +605,9 @@ def image_info(path) -> dict:
                 "frames": getattr(pil, "n_frames", 1),
                 "bytes": p.stat().st_size,
             }
-    except FileNotFoundError as exc:
-        raise ImageError(f"cannot read image '{name}': no such file — check the path") from exc
-    except IsADirectoryError as exc:
-        raise ImageError(f"cannot read image '{name}': it is a directory — pass an image file") from exc
     except Exception as exc:
         raise ImageError(
-            f"cannot read image '{name}': not a readable image ({_short_reason(exc)}) — "
+            f"cannot read image '{printable(name)}': not a readable image ({_short_reason(exc)}) — "
             "save it as PNG or JPEG"
         ) from exc
 
@@ -550,23 +617,7 @@ def image_info(path) -> dict:
 # --------------------------------------------------------------------------
 
 
-def _temp_sibling(path: Path) -> Path:
-    """A fresh hidden temporary file name next to ``path`` (same filesystem)."""
-    return path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
-
-
-def _remove_quietly(path: Path) -> None:
-    try:
-        os.unlink(path)
-    except OSError:
-        pass
-
-
 def _short_reason(exc: BaseException) -> str:
     """First line of an exception message, trimmed, for one-line errors."""
     text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-    return text if len(text) <= 120 else text[:117] + "..."
-
-
-def _os_reason(exc: OSError) -> str:
-    return exc.strerror.lower() if getattr(exc, "strerror", None) else _short_reason(exc)
+    return printable(text if len(text) <= 120 else text[:117] + "...")
