@@ -32,7 +32,12 @@ UPPER = 255.0 + LOWER
 
 @dataclass
 class History:
-    """What happened at each step: wall time since start (s), loss and its terms."""
+    """What happened at each step: wall time since start (s), loss and its terms.
+
+    Every optimiser records, for step k, the loss at the pixels *after* step k and the
+    time at which step k finished (the first step's time includes tracing: see
+    ``OptimizeResult.first_step_s``), so their curves can be compared point by point.
+    """
 
     step: list[int] = field(default_factory=list)
     time: list[float] = field(default_factory=list)
@@ -80,6 +85,9 @@ class OptimizeResult:
     stopped: str  # "completed" | "interrupted" | "non-finite loss"
     seconds: float
     evaluations: int
+    #: Wall time of step 1 (s), which includes tracing the compiled step function: the later steps'
+    #: time is ``seconds - first_step_s`` (None if no step finished).
+    first_step_s: float | None = None
 
 
 def make_objective(
@@ -98,13 +106,14 @@ def make_objective(
     ``content_targets[layer]`` are content features (1 or N images),
     ``style_targets[layer]`` Gram matrices (1 or N). Layer dicts map names to
     per-layer weights. The three loss weights may be scalars or length-N
-    vectors (one problem per batch item: the batched sweeps of notebook 03).
+    vectors (one problem per batch item).
     Terms with zero weight are not computed at all.
 
     Each layer's loss is divided by the mean square of its own target
-    (``losses.relative``), computed once here: VGG19's activations differ by
-    five orders of magnitude between layers, and without this one layer
-    (block4_conv1) would drown out all the others.
+    (``losses.mean_square``), computed once here. Without it the layers' raw
+    losses differ by about five orders of magnitude (the Gram entries of
+    block4_conv1 are ~10^3 times those of block1_conv1, and the loss squares
+    them; notebook 03 measures both), and block4_conv1 would drown out the others.
     """
     content_layers = {k: float(v) for k, v in (content_layers or {}).items() if v}
     style_layers = {k: float(v) for k, v in (style_layers or {}).items() if v}
@@ -217,7 +226,14 @@ def optimize(
         bar.close()
     seconds = time.perf_counter() - start
     return OptimizeResult(
-        state.best_x, state.best_loss, state.history, state.frames, stopped, seconds, state.evaluations
+        state.best_x,
+        state.best_loss,
+        state.history,
+        state.frames,
+        stopped,
+        seconds,
+        state.evaluations,
+        state.first_step_s,
     )
 
 
@@ -233,6 +249,7 @@ class _State:
         self.frame_every = frame_every
         self.evaluations = 0
         self.last_terms = {}
+        self.first_step_s = None
 
     def evaluated(self, x, loss, terms):
         self.evaluations += 1
@@ -243,10 +260,14 @@ class _State:
             self.best_loss = loss
             self.best_x = x.copy()
 
-    def stepped(self, step, start, loss, x, bar):
+    def stepped(self, step, start, loss, x, bar, seconds=None):
+        """Record step ``step``: its loss at ``x`` (the pixels after the step), finished ``seconds`` in."""
+        seconds = time.perf_counter() - start if seconds is None else seconds
+        if step == 1:
+            self.first_step_s = seconds
         self.history.record(
             step,
-            time.perf_counter() - start,
+            seconds,
             loss,
             {k: float(np.sum(v)) for k, v in self.last_terms.items()},
             self.evaluations,
@@ -498,11 +519,21 @@ def _run_keras(objective, x0, steps, state, bar, start, *, optimizer, learning_r
         var.assign(tf.clip_by_value(var, lower, upper))
         return loss, terms
 
-    previous = x0
-    for step in range(1, steps + 1):
-        loss, terms = train_step()
+    @tf.function
+    def loss_now():  # the loss at the current pixels, without an update (after the last step)
+        total, terms = objective(var)
+        return tf.reduce_sum(total), terms
+
+    # Each train_step returns the loss at the pixels *before* its update. So that history[k] is the
+    # loss after step k, as for L-BFGS (whose callback gets the loss at the new iterate), step k is
+    # recorded once step k + 1 has evaluated its pixels, with the time at which step k finished.
+    previous, done_at = x0, None
+    for step in range(1, steps + 2):
+        loss, terms = train_step() if step <= steps else loss_now()
         loss = float(loss)
-        # the loss was computed at the pixels *before* this update
         state.evaluated(previous, loss, {k: v.numpy() for k, v in terms.items()})
-        previous = var.numpy()
-        state.stepped(step, start, loss, previous, bar)
+        if step > 1:
+            state.stepped(step - 1, start, loss, previous, bar, seconds=done_at)
+        if step > steps:
+            break
+        previous, done_at = var.numpy(), time.perf_counter() - start

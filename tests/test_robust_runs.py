@@ -99,7 +99,7 @@ def test_nan_loss_stops_the_run_and_keeps_the_last_finite_image(nan_after, tmp_p
 
 
 def test_nan_run_returns_exactly_the_best_image_before_the_nan(nan_after):
-    nan_after["k"] = 3  # Adam: evaluations 1 and 2 are finite, i.e. steps 1 and 2
+    nan_after["k"] = 4  # Adam: evaluations 1-3 (at x0, x1, x2) are finite, i.e. steps 1 and 2
     with pytest.warns(RuntimeWarning, match="NaN or infinite after 2 step"):
         stopped = transfer.transfer_style(_img(), _img(seed=1), steps=10, optimizer="adam", **TINY)
     nan_after["k"] = 10**9
