@@ -146,10 +146,22 @@ def build_parser() -> argparse.ArgumentParser:
         _common(p)
     sub.add_parser("list", help="list the image names that resolve here (bundled and NST_EXTRA_IMAGES)")
     figures = sub.add_parser(
-        "figures", help="write a Markdown page (plain + Hugo shortcodes) of all saved figures"
+        "figures", help="write a page (Markdown or Hugo shortcodes) of all saved figures, in notebook order"
     )
     figures.add_argument("--root", type=Path, help="figures folder (default data/output/figures)")
-    figures.add_argument("--base-url", default="", help="prefix for image links, e.g. /images/nst/")
+    figures.add_argument(
+        "--base-url", default="", help="prefix for image links, with or without a trailing slash: /images/nst"
+    )
+    figures.add_argument(
+        "--format",
+        dest="fmt",
+        choices=("markdown", "hugo"),
+        default="markdown",
+        help="plain Markdown images (default) or Hugo {{< figure >}} shortcodes",
+    )
+    figures.add_argument(
+        "--include-quick", action="store_true", help="also list quick-mode (NST_QUICK=1) figures"
+    )
     return parser
 
 
@@ -335,7 +347,10 @@ def _run(args) -> int:
     if args.command == "figures":
         from nst_tf.figures import export_markdown
 
-        print(f"wrote {export_markdown(args.root, base_url=args.base_url)}")
+        out = export_markdown(
+            args.root, base_url=args.base_url, fmt=args.fmt, include_quick=args.include_quick
+        )
+        print(f"wrote {out}")
         return 0
     from nst_tf import transfer as api
 

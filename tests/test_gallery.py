@@ -92,20 +92,26 @@ def test_save_figure_rejects_unknown_format(tmp_path):
 def _two_figures(root):
     for name, caption in [("weight_sweep", 'style_weight "sweep"'), ("grid_3x3", "Three x three")]:
         fig = _tiny_figure()
-        save_figure(fig, name, notebook=NOTEBOOK, caption=caption, root=root)
+        save_figure(fig, name, notebook=NOTEBOOK, caption=caption, root=root, quick=False)
         plt.close(fig)
 
 
-def test_export_markdown_writes_markdown_and_hugo_shortcodes(tmp_path):
+def test_export_markdown_writes_markdown_or_hugo_shortcodes(tmp_path):
     _two_figures(tmp_path)
     out = export_markdown(tmp_path, base_url="/images/nst/")
     assert out == tmp_path / "FIGURES.md"
     text = out.read_text()
     assert "![Three x three](/images/nst/03_style_transfer/grid_3x3.png)" in text
-    assert '{{< figure src="/images/nst/03_style_transfer/grid_3x3.png" caption="Three x three" >}}' in text
+    assert "{{<" not in text  # one form per page: Hugo would render a shortcode even inside a code block
+    assert text.index("weight_sweep") < text.index("grid_3x3")  # the order the notebook saved them
+    text = export_markdown(tmp_path, base_url="/images/nst/", fmt="hugo").read_text()
+    assert (
+        '{{< figure src="/images/nst/03_style_transfer/grid_3x3.png" alt="Three x three" caption="Three x three" >}}'
+        in text
+    )
+    assert "![" not in text
     # double quotes in a caption would end the shortcode's attribute early
     assert "caption=\"style_weight 'sweep'\"" in text
-    assert text.index("grid_3x3") < text.index("weight_sweep")  # sorted, stable output
 
 
 def test_export_markdown_without_figures_says_what_to_do(tmp_path):
@@ -117,7 +123,7 @@ def test_cli_figures_command(tmp_path, capsys):
     from nst_tf.cli import main  # what `python -m nst_tf figures` runs (in-process: no second TF start-up)
 
     _two_figures(tmp_path)
-    assert main(["figures", "--root", str(tmp_path), "--base-url", "/img/"]) == 0
+    assert main(["figures", "--root", str(tmp_path), "--base-url", "/img/", "--format", "hugo"]) == 0
     assert "FIGURES.md" in capsys.readouterr().out
     assert '{{< figure src="/img/03_style_transfer/weight_sweep.png"' in (tmp_path / "FIGURES.md").read_text()
 
