@@ -552,10 +552,17 @@ def save_image(img, path, *, quality: int = 95, overwrite: bool = True) -> Path:
     an existing file). Returns the path written.
     """
     path = user_path(path)
+    return atomic_write(path, image_writer(img, path, quality=quality), overwrite=overwrite, error=ImageError)
+
+
+def image_writer(img, path, *, quality: int = 95):
+    """Check ``img`` and the extension of ``path`` now; return a writer for
+    :func:`nst_tf.files.write_files` that encodes the image (PNG or JPEG) into the file it gets."""
+    path = user_path(path)
     ext = path.suffix.lower()
     if ext not in SAVE_FORMATS:
         raise ImageError(
-            f"cannot save image '{path}': unsupported extension '{path.suffix}' — use .png or .jpg"
+            f"cannot save image '{printable(path)}': unsupported extension '{path.suffix}' — use .png or .jpg"
         )
     if not 1 <= int(quality) <= 100:
         raise ConfigError(f"JPEG quality must be in 1..100, got {quality!r}")
@@ -577,11 +584,6 @@ def save_image(img, path, *, quality: int = 95, overwrite: bool = True) -> Path:
     if fmt == "JPEG":
         options.update(quality=int(quality), subsampling=0)
 
-    return atomic_write(path, encode_image(pil, fmt, **options), overwrite=overwrite, error=ImageError)
-
-
-def encode_image(pil: Image.Image, fmt: str, **options):
-    """A writer for :func:`nst_tf.files.write_files`: ``pil`` saved as ``fmt`` into the file it gets."""
     return lambda fh: pil.save(fh, format=fmt, **options)
 
 

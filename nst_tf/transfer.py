@@ -24,9 +24,11 @@ import numpy as np
 import tensorflow as tf
 
 from nst_tf import color, resources
+from nst_tf.animation import animation_writer
 from nst_tf.config import Config
 from nst_tf.errors import ConfigError, ImageError
-from nst_tf.images import deprocess, load_image, preprocess, resize_image, save_image
+from nst_tf.files import atomic_write, printable, user_path, write_files
+from nst_tf.images import deprocess, image_writer, load_image, preprocess, resize_image
 from nst_tf.losses import gram_matrix
 from nst_tf.models import CONV_LAYERS, build_extractor, min_input_side
 from nst_tf.optimize import History, make_objective, optimize
@@ -62,40 +64,64 @@ class Result:
             "image_size": list(self.image.shape[:2]),
         }
 
-    def save(self, path, *, animation: str | os.PathLike | None = None, fps: float = 10.0) -> Path:
-        """Save the image (PNG/JPEG) and ``<path>.json`` beside it; optionally the frames as GIF/MP4."""
-        from nst_tf.animation import save_animation
+    def save(
+        self, path, *, animation: str | os.PathLike | None = None, fps: float = 10.0, overwrite: bool = True
+    ) -> Path:
+        """Save the image (PNG/JPEG), ``<path>.json`` beside it and optionally the frames (GIF/MP4).
 
-        path = save_image(self.image, path)
+        All or nothing (:func:`nst_tf.files.write_files`): every file is written to a temporary
+        name first, so a full disk or an unwritable folder leaves no image without its sidecar
+        and replaces nothing; ``overwrite=False`` refuses to replace any of them. An animation
+        that cannot be encoded (e.g. no ffmpeg for .mp4) is left out and recorded in the
+        sidecar; the image and sidecar are saved, then an ImageError says so.
+        """
+        path = user_path(path)
         meta = self.metadata()
-        failed = None
-        if animation is not None and self.frames:
-            try:
-                meta["animation"] = str(save_animation(self.frames, animation, fps=fps))
-            except Exception as err:  # e.g. no ffmpeg for .mp4: still write the sidecar, then say so
-                failed = err
-                meta["animation_error"] = f"{type(err).__name__}: {err}"
-        write_json(meta, path.with_suffix(".json"))
-        if failed is not None:
+        writers = {path: image_writer(self.image, path)}
+        anim = user_path(animation) if animation is not None and self.frames else None
+        failed: list[Exception] = []
+        if anim is not None:
+            encode = animation_writer(self.frames, anim, fps=fps)
+
+            def write_animation(fh):
+                try:
+                    encode(fh)
+                except OSError:  # the disk or folder: the whole save fails, nothing is published
+                    raise
+                except Exception as err:  # the encoder: save the rest without the animation
+                    failed.append(err)
+                    raise _SkipAnimation from err
+                meta["animation"] = str(anim)
+
+            writers[anim] = write_animation
+        writers[path.with_suffix(".json")] = lambda fh: fh.write(_json_bytes(meta))
+        try:
+            write_files(writers, overwrite=overwrite)
+        except _SkipAnimation:
+            err = failed[0]
+            meta["animation_error"] = f"{type(err).__name__}: {err}"
+            del writers[anim]
+            write_files(writers, overwrite=overwrite)
             raise ImageError(
-                f"saved {path} and its sidecar, but not the animation {animation} "
-                f"({type(failed).__name__}: {str(failed).splitlines()[0] if str(failed) else ''}) "
+                f"saved {printable(path)} and its sidecar, but not the animation {printable(anim)} "
+                f"({type(err).__name__}: {printable(str(err).splitlines()[0]) if str(err) else ''}) "
                 "— use a .gif, or install imageio-ffmpeg for .mp4"
-            ) from failed
+            ) from err
         return path
 
 
-def write_json(data: dict, path) -> Path:
-    """Write JSON atomically (temp file, then rename)."""
-    path = Path(path)
-    text = json.dumps(data, indent=2, default=_json_default)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        tmp.write_text(text)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return path
+class _SkipAnimation(Exception):
+    """The animation could not be encoded: Result.save saves the rest without it."""
+
+
+def write_json(data: dict, path, *, overwrite: bool = True) -> Path:
+    """Write JSON atomically (:func:`nst_tf.files.atomic_write`)."""
+    text = _json_bytes(data)
+    return atomic_write(path, lambda fh: fh.write(text), overwrite=overwrite)
+
+
+def _json_bytes(data: dict) -> bytes:
+    return json.dumps(data, indent=2, default=_json_default).encode("utf-8")
 
 
 def _json_default(obj):
