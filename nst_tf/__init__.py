@@ -7,9 +7,9 @@ style, total variation), ``optimize`` (the GradientTape / L-BFGS loop),
 ``metrics``, ``cli``. Import them explicitly: ``from nst_tf import losses``.
 """
 
-__version__ = "0.1.0"
-
 import os as _os
+
+from nst_tf._version import __version__
 
 _os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 

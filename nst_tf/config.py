@@ -14,7 +14,7 @@ import os
 from dataclasses import dataclass, field
 
 from nst_tf.errors import ConfigError
-from nst_tf.models import ACTIVATIONS, POOLINGS, check_layers
+from nst_tf.vgg19 import ACTIVATIONS, POOLINGS, check_layers
 
 OPTIMIZERS = ("lbfgs", "adam", "sgd")
 INITS = ("content", "style", "noise")

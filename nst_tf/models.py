@@ -10,72 +10,141 @@ Keras's own VGG19 fuses the ReLU into each ``Conv2D``; here every convolution is
 followed by a separate ``ReLU`` layer so that either the raw convolution
 (``activation="conv"``) or its ReLU (``activation="relu"``, the Keras and
 Gatys et al. convention) can be used as a feature.
+
+The layer table (``CONV_LAYERS``, ``CHANNELS``, ``STRIDE``...) lives in
+``nst_tf.vgg19`` and is re-exported here, where the notebooks meet it.
 """
 
 from __future__ import annotations
 
-import functools
+import hashlib
+import os
+import sys
+from collections import OrderedDict
+from dataclasses import dataclass, field
 
 import keras
 import numpy as np
 
+from nst_tf import weights as weights_files
 from nst_tf.errors import ConfigError
+from nst_tf.vgg19 import (
+    ACTIVATIONS,
+    CHANNELS,
+    CONV_LAYERS,
+    POOLINGS,
+    STRIDE,
+    check_layers,
+    deepest,
+    min_input_side,
+    receptive_field,
+)
 
-#: The 16 convolution layers of VGG19, in forward order, by their Keras names.
-CONV_LAYERS: tuple[str, ...] = (
-    "block1_conv1", "block1_conv2",
-    "block2_conv1", "block2_conv2",
-    "block3_conv1", "block3_conv2", "block3_conv3", "block3_conv4",
-    "block4_conv1", "block4_conv2", "block4_conv3", "block4_conv4",
-    "block5_conv1", "block5_conv2", "block5_conv3", "block5_conv4",
-)  # fmt: skip
-#: Number of output channels of each conv layer.
-CHANNELS = {name: 64 * 2 ** min(int(name[5]) - 1, 3) for name in CONV_LAYERS}
-#: Downsampling factor (product of pooling strides) in front of each layer.
-STRIDE = {name: 2 ** (int(name[5]) - 1) for name in CONV_LAYERS}
-POOLINGS = ("max", "avg")
-ACTIVATIONS = ("relu", "conv")
+__all__ = [
+    "ACTIVATIONS", "CHANNELS", "CONV_LAYERS", "POOLINGS", "STRIDE", "build_extractor", "check_layers",
+    "deepest", "get_weights", "min_input_side", "random_weights", "receptive_field",
+]  # fmt: skip
 
 
-def check_layers(layers) -> list[str]:
-    """Return ``layers`` as a list, or raise ConfigError naming the unknown ones."""
-    layers = list(layers)
-    unknown = [name for name in layers if name not in CONV_LAYERS]
-    if unknown:
-        raise ConfigError(
-            f"unknown VGG19 layer name(s) {unknown}: use Keras conv layer names, "
-            f"one of {', '.join(CONV_LAYERS)}"
+def random_weights(seed: int = 0) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """He-normal random VGG19 weights: the 'no pre-training' control of notebook 04."""
+    rng = np.random.default_rng(seed)
+    weights, channels_in = {}, 3
+    for name in CONV_LAYERS:
+        c = CHANNELS[name]
+        std = np.sqrt(2.0 / (9 * channels_in))
+        weights[name] = (
+            rng.normal(0, std, (3, 3, channels_in, c)).astype("float32"),
+            np.zeros(c, "float32"),
         )
-    if not layers:
-        raise ConfigError("no layers given: name at least one VGG19 conv layer, e.g. block4_conv2")
-    return layers
+        channels_in = c
+    return weights
 
 
-def deepest(layers) -> str:
-    """The layer among ``layers`` that comes last in the network."""
-    return max(check_layers(layers), key=CONV_LAYERS.index)
+# ----------------------------------------------------------------------------- the weights cache
+@dataclass
+class _Loaded:
+    """One set of weights: its arrays, what to record about it, and the trunks built from it."""
+
+    arrays: dict
+    info: dict
+    trunks: OrderedDict = field(default_factory=OrderedDict)  # (depth, pooling) -> (inputs, tensors)
 
 
-def min_input_side(layers) -> int:
-    """Smallest image side (pixels) for which every layer in ``layers`` has >= 1x1 features."""
-    return STRIDE[deepest(layers)]
+#: The one weights cache, keyed by the weights' identity: (path, size, mtime) for a file, a content
+#: hash for a dict, ("random", 0) for the control. A replaced or touched file, or NST_VGG19_WEIGHTS
+#: pointing elsewhere, gives a new identity; least recently used identities beyond MAX_CACHED are
+#: dropped, so passing new weights dicts does not grow memory without bound.
+_CACHE: OrderedDict[tuple, _Loaded] = OrderedDict()
+MAX_CACHED = 2
+#: Built trunks kept per identity (each holds its own copy of the weights as Keras variables).
+MAX_TRUNKS = 4
 
 
-def receptive_field(layer: str) -> int:
-    """Receptive field (pixels) of one unit of ``layer`` in the input image."""
-    rf, jump = 1, 1
-    for name in CONV_LAYERS[: CONV_LAYERS.index(layer) + 1]:
-        if STRIDE[name] > jump:  # a 2x2/2 pooling sits in front of this block
-            rf += jump
-            jump *= 2
-        rf += 2 * jump  # 3x3 convolution
-    return rf
+def _digest(arrays: dict) -> str:
+    digest = hashlib.sha256()
+    for name in sorted(arrays):
+        for part in arrays[name]:
+            part = np.ascontiguousarray(part)
+            digest.update(f"{name}{part.dtype}{part.shape}".encode())
+            digest.update(part.data)
+    return digest.hexdigest()
 
 
-@functools.lru_cache(maxsize=8)
-def _trunk(depth: int, pooling: str, weights_key: str):
-    """Build VGG19 up to conv layer number ``depth`` (1..16) with separate ReLUs."""
-    weights = _WEIGHTS_BY_KEY[weights_key]
+def _loaded(weights) -> _Loaded:
+    """The cache entry for ``weights`` (None, a path, "random" or a dict), loading it on a miss."""
+    source = None
+    if isinstance(weights, dict):
+        key = ("dict", _digest(weights))
+        info = {"source": "in-memory dict", "sha256": key[1][:12]}
+    elif weights == "random":
+        key, info = ("random", 0), {"source": "random (He normal, seed 0)", "sha256": None}
+    else:
+        path, source = weights_files.find_vgg19_weights(None if weights is None else os.fspath(weights))
+        key = weights_files.file_identity(path)
+    entry = _CACHE.get(key)
+    if entry is None:
+        if isinstance(weights, dict):
+            entry = _Loaded(weights, info)
+        elif weights == "random":
+            entry = _Loaded(random_weights(0), info)
+        else:
+            info = weights_files.WeightsInfo.of(path, source)
+            print(info.describe(), file=sys.stderr)  # once per file: the run's log says which weights
+            entry = _Loaded(weights_files.read_keras_h5(path), info.to_dict())
+        _CACHE[key] = entry
+        while len(_CACHE) > MAX_CACHED:
+            _CACHE.popitem(last=False)
+    _CACHE.move_to_end(key)
+    if source is not None:
+        entry.info["source"] = source  # the same file may be found another way (explicit, env...)
+    return entry
+
+
+def get_weights(weights=None):
+    """Return ``(weights_dict, info_dict)`` for ``weights``.
+
+    ``weights`` is None (resolve the ImageNet weights, see ``nst_tf.weights``),
+    a path to a Keras ``.h5`` file, ``"random"`` (seeded He init, a control), or
+    an already loaded dict. ``info_dict`` says which weights these are (source,
+    path, sha256): every run records it in its metadata.
+    """
+    entry = _loaded(weights)
+    return entry.arrays, dict(entry.info)
+
+
+def _trunk(entry: _Loaded, depth: int, pooling: str):
+    """VGG19 up to conv layer number ``depth`` (1..16) with separate ReLUs, built once per entry."""
+    key = (depth, pooling)
+    if key not in entry.trunks:
+        entry.trunks[key] = _build_trunk(entry.arrays, depth, pooling)
+        while len(entry.trunks) > MAX_TRUNKS:
+            entry.trunks.popitem(last=False)
+    entry.trunks.move_to_end(key)
+    return entry.trunks[key]
+
+
+def _build_trunk(weights: dict, depth: int, pooling: str):
     inputs = keras.Input(shape=(None, None, 3), name="image")
     x = inputs
     tensors = {}
@@ -96,73 +165,23 @@ def _trunk(depth: int, pooling: str, weights_key: str):
     return inputs, tensors
 
 
-#: Weights dicts by the key that ``_trunk``'s cache sees (dicts are unhashable).
-_WEIGHTS_BY_KEY: dict[str, dict] = {}
-
-
-def random_weights(seed: int = 0) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    """He-normal random VGG19 weights: the 'no pre-training' control of notebook 04."""
-    rng = np.random.default_rng(seed)
-    weights, channels_in = {}, 3
-    for name in CONV_LAYERS:
-        c = CHANNELS[name]
-        std = np.sqrt(2.0 / (9 * channels_in))
-        weights[name] = (
-            rng.normal(0, std, (3, 3, channels_in, c)).astype("float32"),
-            np.zeros(c, "float32"),
-        )
-        channels_in = c
-    return weights
-
-
-@functools.lru_cache(maxsize=4)
-def _pretrained(path: str | None):
-    from nst_tf import weights as weights_mod
-
-    return weights_mod.load_vgg19_weights(path)
-
-
-def get_weights(weights=None):
-    """Return ``(weights_dict, info_dict)`` for ``weights``.
-
-    ``weights`` is None (resolve the ImageNet weights, see ``nst_tf.weights``),
-    a path to a Keras ``.h5`` file, ``"random"`` (seeded He init, a control), or
-    an already loaded dict.
-    """
-    if isinstance(weights, dict):
-        return weights, {"source": "in-memory dict"}
-    if weights == "random":
-        return _cached_random(), {"source": "random (He normal, seed 0)", "sha256": None}
-    loaded, info = _pretrained(None if weights is None else str(weights))
-    return loaded, info.to_dict()
-
-
-@functools.lru_cache(maxsize=1)
-def _cached_random():
-    return random_weights(0)
-
-
 def build_extractor(layers, *, pooling: str = "max", activation: str = "relu", weights=None):
     """Keras model: preprocessed batch (N,H,W,3) -> {layer: (N,h,w,C) features}.
 
     ``layers`` is any iterable of conv layer names (see ``CONV_LAYERS``);
     ``pooling`` is "max" (Keras/Gatys default) or "avg" (Gatys et al. suggest it
     gives smoother results); ``activation`` picks the ReLU output ("relu") or
-    the raw convolution ("conv"). The model carries ``.weights_info`` (which
-    weights file was used) for run metadata.
+    the raw convolution ("conv"); ``weights`` as in ``get_weights``, which also
+    says which weights these are.
     """
     layers = check_layers(layers)
     if pooling not in POOLINGS:
         raise ConfigError(f"unknown pooling {pooling!r}: use one of {POOLINGS}")
     if activation not in ACTIVATIONS:
         raise ConfigError(f"unknown activation {activation!r}: use one of {ACTIVATIONS}")
-    weights_dict, info = get_weights(weights)
-    key = f"dict:{id(weights)}" if isinstance(weights, dict) else repr(weights)
-    _WEIGHTS_BY_KEY[key] = weights_dict
     depth = CONV_LAYERS.index(deepest(layers)) + 1
-    inputs, tensors = _trunk(depth, pooling, key)
+    inputs, tensors = _trunk(_loaded(weights), depth, pooling)
     outputs = {name: tensors[(name, activation)] for name in dict.fromkeys(layers)}
     model = keras.Model(inputs, outputs, name=f"vgg19_to_{CONV_LAYERS[depth - 1]}")
-    model.weights_info = info
     model.trainable = False
     return model

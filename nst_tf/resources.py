@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 
 from nst_tf.errors import ConfigError
-from nst_tf.models import CHANNELS, CONV_LAYERS, STRIDE, deepest
+from nst_tf.vgg19 import CHANNELS, CONV_LAYERS, STRIDE, deepest
 
 #: Live float32 copies per activation during forward + backward. Measured (benchmarks/, session 3):
 #: 2.9 copies + 0.85 GB at 512 and 1024 px; 3.5 and 1.0 GB keep a ~15 % margin.

