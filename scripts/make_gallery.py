@@ -28,8 +28,6 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
-
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "docs" / "gallery"
 JPEG_QUALITY = 90
@@ -68,7 +66,10 @@ class Sweep:
 
 @dataclass
 class Grid:
-    """Every content image in the style of every style image, with the images as headers."""
+    """Every content image in the style of every style image, labelled with the images' names.
+
+    Only results are drawn: the inputs (paintings, photos) are named, never shown, so the
+    committed figure contains no copy of an image the project may not redistribute."""
 
     name: str
     contents: list[str]
@@ -158,6 +159,15 @@ def _save_figure_jpeg(fig, path: Path, width_px: int) -> Path:
     return path
 
 
+def grid_figure(results, contents, styles, size: float = 2.4):
+    """Results only, one row per content and one column per style, with text labels (names)."""
+    from nst_tf.plotting import show_images
+
+    titles = [f"style: {s}" for s in styles] + [""] * (len(results) - len(styles))
+    labels = [f"content: {c}" for c in contents]
+    return show_images(results, titles, ncols=len(styles), size=size, row_labels=labels)
+
+
 def _gallery_meta(entry, kind, **extra) -> dict:
     return {"name": entry.name, "title": entry.title, "kind": kind, "cpu_count": os.cpu_count(), **extra}
 
@@ -176,7 +186,6 @@ def make(entry, out: Path) -> Path:
             entry, "transfer", content=entry.content, style=_label(entry.style), settings=entry.settings
         )
     else:
-        from nst_tf.data import load
         from nst_tf.plotting import show_images
 
         if isinstance(entry, Sweep):
@@ -195,21 +204,10 @@ def make(entry, out: Path) -> Path:
                 sweep={entry.param: entry.values},
             )
         else:
-            side = entry.settings.get("size", 256)
             pairs = [(c, s) for c in entry.contents for s in entry.styles]
             runs = [_run(c, s, entry.settings) for c, s in pairs]
-            blank = np.full((side, side, 3), 255, np.uint8)
-            images = [blank] + [load(s, side) for s in entry.styles]
-            for i, c in enumerate(entry.contents):
-                images += [load(c, side)] + [
-                    r.image for r in runs[i * len(entry.styles) : (i + 1) * len(entry.styles)]
-                ]
-            titles = (
-                [""] + [f"style: {s}" for s in entry.styles] + [""] * (len(images) - len(entry.styles) - 1)
-            )
-            labels = [""] + [f"content: {c}" for c in entry.contents]
-            fig = show_images(images, titles, ncols=len(entry.styles) + 1, size=2.4, row_labels=labels)
-            width = 200 * (len(entry.styles) + 1)
+            fig = grid_figure([r.image for r in runs], entry.contents, entry.styles)
+            width = 200 * len(entry.styles)
             cells = [{"content": c, "style": s} for c, s in pairs]
             extra = dict(
                 content=", ".join(entry.contents), style=", ".join(entry.styles), settings=entry.settings

@@ -219,3 +219,48 @@ def test_make_gallery_entries_end_to_end(tmp_path, vgg_weights):
     assert len(module._CACHE) == 3  # the sweep's style_weight 10 cell is the transfer: run once
     readme = module.write_readme(tmp_path, entries).read_text()
     assert all(f"({name}.jpg)" in readme for name in "tsg")
+
+
+def test_grid_shows_only_results_never_the_input_images(tmp_path, monkeypatch):
+    """Committed figures must not contain a copy of an input (paintings may not be redistributed)."""
+    import types
+
+    import numpy as np
+
+    import nst_tf.data
+    import nst_tf.images
+    import nst_tf.plotting
+
+    module = _make_gallery()
+    results = {}
+
+    def fake_run(content, style, settings):
+        image = np.full((24, 32, 3), len(results) * 20, np.uint8)
+        results[(content, style)] = image
+        meta = {"config": {"size": 32}, "inputs": {"content": {"name": content}, "styles": [{"name": style}]}}
+        return types.SimpleNamespace(
+            image=image, metadata=lambda: dict(meta), final_losses={"total": 1.0}, timings={"total_s": 0.1}
+        )
+
+    def no_inputs(*args, **kwargs):
+        raise AssertionError("make_gallery loaded an input image for a committed figure")
+
+    shown = []
+    real_show = nst_tf.plotting.show_images
+
+    def spy(images, *args, **kwargs):
+        shown.extend(images)
+        return real_show(images, *args, **kwargs)
+
+    monkeypatch.setattr(module, "_run", fake_run)
+    for target, name in [
+        (nst_tf.data, "load"),
+        (nst_tf.data, "resolve_image"),
+        (nst_tf.images, "load_image"),
+    ]:
+        monkeypatch.setattr(target, name, no_inputs)
+    monkeypatch.setattr(nst_tf.plotting, "show_images", spy)
+    entry = module.Grid("g", ["chelsea", "coffee"], ["gravel", "brick", "grass"], "grid", {"size": 32})
+    path = module.make(entry, tmp_path)
+    assert path.read_bytes()[:2] == b"\xff\xd8"
+    assert len(shown) == 6 and all(any(img is r for r in results.values()) for img in shown)
