@@ -89,8 +89,8 @@ ENTRIES = [
              "Rocket launch in the style of The Great Wave off Kanagawa"),
     Transfer("coffee_night_cafe", "coffee", "night_cafe",
              "Coffee in the style of Van Gogh's The Night Café"),
-    Sweep("weight_sweep", "tubingen", "starry_night", "style_weight", [0.1, 1.0, 10.0, 100.0, 1000.0],
-          "Style weight from 0.1 to 1000 (content weight 1): from photo to painting"),
+    Sweep("weight_sweep", "tubingen", "starry_night", "style_weight", [1.0, 10.0, 100.0, 1000.0],
+          "Style weight from 1 to 1000 (content weight 1): from photo to painting"),
     Grid("grid_3x3", ["tubingen", "chelsea", "astronaut"], ["starry_night", "great_wave", "picabia_edtaonisl"],
          "Three content images x three style images, default settings at 256 px"),
     # Notebook 04: colour preservation and style blending
@@ -159,6 +159,18 @@ def _save_figure_jpeg(fig, path: Path, width_px: int) -> Path:
     return path
 
 
+def _refuse_copies(entry, runs) -> None:
+    """A result that never left its content image (content loss 0 from ``init="content"``) is a
+    copy of the photo: refuse to commit it (the old weight sweep's style_weight 0.1 cell was one)."""
+    for run in runs:
+        if run.final_losses.get("content", 1.0) <= 1e-9 and getattr(run, "config", None) is not None:
+            if getattr(run.config, "init", None) == "content":
+                raise SystemExit(
+                    f"{entry.name}: a cell ended with content loss 0, i.e. an unchanged copy of its content "
+                    "image, which may not be redistributed: raise its style weight or drop the cell"
+                )
+
+
 def grid_figure(results, contents, styles, size: float = 2.4):
     """Results only, one row per content and one column per style, with text labels (names)."""
     from nst_tf.plotting import show_images
@@ -180,6 +192,7 @@ def make(entry, out: Path) -> Path:
     path = out / f"{entry.name}.jpg"
     if isinstance(entry, Transfer):
         result = _run(entry.content, entry.style, entry.settings)
+        _refuse_copies(entry, [result])
         _save_jpeg(result.image, path)
         meta = _portable(result.metadata())
         meta["gallery"] = _gallery_meta(
@@ -212,6 +225,7 @@ def make(entry, out: Path) -> Path:
             extra = dict(
                 content=", ".join(entry.contents), style=", ".join(entry.styles), settings=entry.settings
             )
+        _refuse_copies(entry, runs)
         _save_figure_jpeg(fig, path, width)
         meta = _portable(runs[0].metadata())
         for cell, run in zip(cells, runs):

@@ -264,3 +264,15 @@ def test_grid_shows_only_results_never_the_input_images(tmp_path, monkeypatch):
     path = module.make(entry, tmp_path)
     assert path.read_bytes()[:2] == b"\xff\xd8"
     assert len(shown) == 6 and all(any(img is r for r in results.values()) for img in shown)
+
+
+def test_make_gallery_refuses_a_result_that_is_a_copy_of_its_content_image():
+    import types
+
+    module = _make_gallery()
+    entry = module.Transfer("t", "tubingen", "starry_night", "t")
+    copy = types.SimpleNamespace(final_losses={"content": 0.0}, config=types.SimpleNamespace(init="content"))
+    moved = types.SimpleNamespace(final_losses={"content": 0.4}, config=types.SimpleNamespace(init="content"))
+    module._refuse_copies(entry, [moved])
+    with pytest.raises(SystemExit, match="copy of its content image"):
+        module._refuse_copies(entry, [moved, copy])
