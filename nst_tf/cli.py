@@ -4,7 +4,9 @@ Every run writes into its own folder (``data/output/<task>/<time>-<names>/``
 unless ``--output`` is given): the image, a JSON sidecar with the full config,
 seed, weights source, versions and timings, and optionally an animation.
 Errors in the inputs print one line (no traceback) and exit with status 2;
-Ctrl-C saves the best image so far and exits with status 130.
+Ctrl-C saves the best image so far and exits with status 130, SIGTERM and
+SIGHUP do the same with 143 and 129. Names in messages are printed escaped
+(a newline or terminal escape in a file name stays on its line).
 """
 
 from __future__ import annotations
@@ -51,6 +53,11 @@ def _pyramid(text: str) -> tuple:
         return tuple((float(s), int(n)) for s, n in (p.split(":") for p in text.split(",")))
     except ValueError:
         raise argparse.ArgumentTypeError(f"bad pyramid {text!r}: use scale:steps,... e.g. 0.5:20") from None
+
+
+def _path(text: str) -> Path:
+    """Every path option expands ``~`` the same way (as nst_tf.files.user_path does)."""
+    return Path(os.path.expanduser(text))
 
 
 class _Parser(argparse.ArgumentParser):
@@ -148,7 +155,7 @@ def build_parser() -> argparse.ArgumentParser:
     figures = sub.add_parser(
         "figures", help="write a page (Markdown or Hugo shortcodes) of all saved figures, in notebook order"
     )
-    figures.add_argument("--root", type=Path, help="figures folder (default data/output/figures)")
+    figures.add_argument("--root", type=_path, help="figures folder (default data/output/figures)")
     figures.add_argument(
         "--base-url", default="", help="prefix for image links, with or without a trailing slash: /images/nst"
     )
@@ -199,15 +206,19 @@ def _common(p: argparse.ArgumentParser):
     )
     g.add_argument("--pooling", choices=("max", "avg"), help="VGG pooling (default max)")
     g.add_argument("--seed", type=int, help="random seed (default 0)")
-    g.add_argument("--weights", help="VGG19 weights .h5 file (default: resolved automatically, see README)")
+    g.add_argument(
+        "--weights",
+        type=lambda text: str(_path(text)),
+        help="VGG19 weights .h5 file (default: resolved automatically, see README)",
+    )
     o = p.add_argument_group("output")
     o.add_argument(
-        "--config", type=Path, help="start from a JSON config or sidecar written by an earlier run"
+        "--config", type=_path, help="start from a JSON config or sidecar written by an earlier run"
     )
     o.add_argument(
         "--output",
         "-o",
-        type=Path,
+        type=_path,
         help="output image path (.png/.jpg); default: a new run folder in data/output/",
     )
     o.add_argument("--overwrite", action="store_true", help="allow --output to replace an existing file")
@@ -248,12 +259,22 @@ def _config_from_args(args):
     from nst_tf.errors import ConfigError
 
     if args.config:
-        try:
-            data = json.loads(Path(args.config).read_text())
-        except (OSError, ValueError) as err:
-            raise ConfigError(
-                f"cannot read config {args.config}: {err} — pass a JSON file written by nst_tf"
-            ) from None
+        from nst_tf.files import open_input, printable, user_path
+
+        fix = "pass a JSON file written by nst_tf"
+        with open_input(user_path(args.config), what="config", error=ConfigError, fix=fix) as fh:
+            try:
+                raw = fh.read(_MAX_CONFIG_BYTES + 1)
+                if len(raw) > _MAX_CONFIG_BYTES:
+                    raise ValueError(f"it is larger than {_MAX_CONFIG_BYTES >> 20} MiB, not a config")
+                data = json.loads(raw.decode("utf-8"))
+            except (OSError, ValueError) as err:
+                reason = printable(str(err).splitlines()[0] if str(err) else type(err).__name__)
+                raise ConfigError(f"cannot read config {printable(args.config)}: {reason} — {fix}") from None
+            except RecursionError:  # e.g. [[[[...]]]] thousands deep: json recurses once per level
+                raise ConfigError(
+                    f"config {printable(args.config)} is nested too deeply to be a config — {fix}"
+                ) from None
         config = Config.from_dict(data.get("config", data) if isinstance(data, dict) else data)
     else:
         from nst_tf.transfer import TASK_DEFAULTS, _config
@@ -265,52 +286,77 @@ def _config_from_args(args):
     return config.replace(task=args.command, **changes).validate()
 
 
+#: A sidecar is a few KiB; anything much larger is not a config (and is not read whole).
+_MAX_CONFIG_BYTES = 1 << 20
+
+
 def _slug(text) -> str:
     return re.sub(r"[^A-Za-z0-9]+", "-", Path(str(text)).stem).strip("-")[:40] or "image"
 
 
-def _output_path(args, names) -> Path:
-    from nst_tf.data import OUTPUT_DIR
-    from nst_tf.errors import ConfigError
+def _output_path(args, names, config) -> Path:
+    """Where the image goes, checked before the run: every file the run writes, and the space.
 
+    The path is normalised once (``~`` expanded, made absolute) and the same path is checked
+    now and written later. Nothing is created here: the run folder is made only after the
+    inputs loaded and the optimisation ran (:func:`_reserve`).
+    """
+    from nst_tf.errors import ConfigError
+    from nst_tf.files import check_writable, output_dir, printable, user_path
+
+    need = _bytes_needed(args, config)
     if args.output:
-        out = Path(args.output)
+        out = Path(os.path.abspath(user_path(args.output)))
         if out.suffix.lower() not in (".png", ".jpg", ".jpeg"):
-            raise ConfigError(f"output {out} must end in .png or .jpg")
-        if out.exists() and not args.overwrite:
-            raise ConfigError(
-                f"{out} already exists: pass --overwrite to replace it, or choose another --output"
-            )
-        _check_writable(out.parent, "choose another --output")
+            raise ConfigError(f"output {printable(out)} must end in .png or .jpg")
+        for path in _outputs(out, args.animation):
+            if os.path.isdir(path):
+                raise ConfigError(
+                    f"cannot write {printable(path)}: it is a directory — choose another --output"
+                )
+            if os.path.lexists(path) and not args.overwrite:
+                raise ConfigError(
+                    f"{printable(path)} already exists (this run would write {_names(out, args.animation)}): "
+                    "pass --overwrite to replace them, or choose another --output"
+                )
+        check_writable(out.parent, need_bytes=need, fix="choose another --output")
         return out
     stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
-    _check_writable(Path(OUTPUT_DIR) / args.command, "set NST_OUTPUT_DIR or pass --output")
-    return Path(OUTPUT_DIR) / args.command / f"{stamp}-{'-'.join(_slug(n) for n in names)}" / "result.png"
+    folder = output_dir().absolute() / args.command
+    check_writable(folder, need_bytes=need, fix="set NST_OUTPUT_DIR or pass --output")
+    return folder / f"{stamp}-{'-'.join(_slug(n) for n in names)}" / "result.png"
 
 
-def _check_writable(folder: Path, fix: str):
-    """Fail before the run, not after it, when the results could not be written."""
-    from nst_tf.errors import ConfigError
-
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-        ok = os.access(folder, os.W_OK)
-    except FileExistsError:
-        raise ConfigError(
-            f"cannot write results to {folder}: a file is in the way of that folder — {fix}"
-        ) from None
-    except OSError as err:
-        raise ConfigError(f"cannot write results to {folder}: {err.strerror or err} — {fix}") from None
-    if not ok:
-        raise ConfigError(f"cannot write results to {folder}: permission denied — {fix}")
+def _outputs(out: Path, animation: str | None) -> list[Path]:
+    """Every file a run with image path ``out`` writes: image, sidecar, animation."""
+    paths = [out, out.with_suffix(".json")]
+    if animation:
+        paths.append(out.with_name(f"{out.stem}_optimisation.{animation}"))
+    return paths
 
 
-def _reserve(out: Path, explicit: bool, overwrite: bool) -> Path:
+def _names(out: Path, animation: str | None) -> str:
+    from nst_tf.files import printable
+
+    return ", ".join(printable(p.name) for p in _outputs(out, animation))
+
+
+def _bytes_needed(args, config) -> int:
+    """Upper bound of what a run writes: the image (raw RGB), the sidecar, the frames (1 B/px)."""
+    pixels = config.size * config.size
+    need = 3 * pixels + (1 << 20)
+    if args.animation and config.frame_every:
+        steps = sum(n for _, n in config.stages())
+        need += (steps // config.frame_every + 12) * pixels
+    return need
+
+
+def _reserve(out: Path, explicit: bool, overwrite: bool, animation: str | None = None) -> Path:
     """The path to save to, never an earlier run's: a run folder is created exclusively (mkdir)."""
     if explicit:
         wanted, i = out, 1
-        while out.exists() and not overwrite:  # appeared while this run was optimising
-            i += 1
+        while not overwrite and any(os.path.lexists(p) for p in _outputs(out, animation)):
+            i += 1  # one of the files appeared while this run was optimising
             out = wanted.with_name(f"{wanted.stem}-{i}{wanted.suffix}")
         return out
     base, i = out.parent, 1
@@ -323,26 +369,95 @@ def _reserve(out: Path, explicit: bool, overwrite: bool) -> Path:
             i += 1
 
 
+#: Signals that stop a run like Ctrl-C (SIGINT): the best image so far is saved, exit 128 + number.
+STOP_SIGNALS = ("SIGTERM", "SIGHUP")
+_received: list[int] = []
+
+
+def _on_stop_signal(signum, frame):
+    _received.append(signum)
+    raise KeyboardInterrupt  # the optimiser stops at the next step and returns the best image
+
+
+def _set_handlers(handler) -> dict:
+    """Set ``handler`` for SIGINT (when ignoring) and STOP_SIGNALS; return the previous handlers."""
+    previous = {}
+    names = STOP_SIGNALS + (("SIGINT",) if handler is signal.SIG_IGN else ())
+    for name in names:
+        sig = getattr(signal, name, None)
+        if sig is not None:
+            try:
+                previous[sig] = signal.signal(sig, handler)
+            except ValueError:  # not the main thread: signals stay as they are
+                pass
+    return previous
+
+
+def _restore(previous: dict) -> None:
+    for sig, handler in previous.items():
+        signal.signal(sig, handler)
+
+
+def _stop_status() -> tuple[str, int]:
+    """('terminated (SIGTERM)', 143) for the last stop signal received, ('interrupted', 130) for Ctrl-C."""
+    if not _received:
+        return "interrupted", 130
+    sig = signal.Signals(_received[-1])
+    return f"{'hung up' if sig.name == 'SIGHUP' else 'terminated'} ({sig.name})", 128 + sig.value
+
+
+def _rescue(result, out: Path, anim: Path | None, err: Exception):
+    """Save a finished run somewhere else when its folder cannot take it; always raises OutputError.
+
+    Nothing was written at ``out`` (all or nothing), so the work would be lost on exit: it goes
+    to a fresh folder in the temporary directory, and the one-line error says where.
+    """
+    import tempfile
+
+    from nst_tf.errors import ImageError, OutputError
+
+    try:
+        folder = Path(tempfile.mkdtemp(prefix="nst_tf-rescue-"))
+        try:
+            path = result.save(folder / out.name, animation=folder / anim.name if anim else None)
+        except ImageError:  # saved without the animation
+            path = folder / out.name
+    except Exception:
+        raise OutputError(f"{err}; the result could not be saved elsewhere either") from None
+    raise OutputError(f"{err}; the result was saved to {path} instead") from None
+
+
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     from nst_tf.errors import NSTError
+    from nst_tf.files import os_reason, printable
 
+    _received.clear()
+    previous = _set_handlers(_on_stop_signal)
     try:
         return _run(args)
     except NSTError as err:
-        print(f"error: {err}", file=sys.stderr)
+        print(f"error: {printable(err)}", file=sys.stderr)
+        return 2
+    except OSError as err:  # any other OS error about a path: one line too, never a traceback
+        where = f" '{printable(err.filename)}'" if getattr(err, "filename", None) else ""
+        print(f"error: {os_reason(err)}{where} — check the path and its permissions", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print("interrupted before the optimisation started: nothing to save", file=sys.stderr)
-        return 130
+        word, status = _stop_status()
+        print(f"{word} before the optimisation started: nothing to save", file=sys.stderr)
+        return status
+    finally:
+        _restore(previous)
 
 
 def _run(args) -> int:
     if args.command == "list":
         from nst_tf.data import list_images
+        from nst_tf.files import printable
 
         for name, path in sorted(list_images().items()):
-            print(f"{name:28s} {path}")
+            print(f"{printable(name):28s} {printable(path)}")
         return 0
     if args.command == "figures":
         from nst_tf.figures import export_markdown
@@ -358,31 +473,34 @@ def _run(args) -> int:
     content = getattr(args, "content", None)
     styles = getattr(args, "style", None) or ([DEFAULT_STYLE] if args.command != "reconstruct" else [])
     names = ([content] if content else []) + list(styles)
-    out = _output_path(args, names)
+    out = _output_path(args, names, config)
     with warnings.catch_warnings():  # the API's "run stopped early" warning: printed below instead
         warnings.filterwarnings("ignore", message="run stopped early")
         result = api.run(
             config, content if args.command != "texture" else None, styles, progress=not args.quiet
         )
-    try:  # a second Ctrl-C must not cut the save short
-        previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
-    except ValueError:  # not the main thread
-        previous = None
+    from nst_tf.errors import OutputError
+    from nst_tf.files import printable
+
+    previous = _set_handlers(signal.SIG_IGN)  # a second Ctrl-C or a SIGTERM must not cut the save short
     try:
-        out = _reserve(out, explicit=bool(args.output), overwrite=args.overwrite)
+        out = _reserve(out, explicit=bool(args.output), overwrite=args.overwrite, animation=args.animation)
         anim = out.with_name(f"{out.stem}_optimisation.{args.animation}") if args.animation else None
-        path = result.save(out, animation=anim)
+        try:
+            path = result.save(out, animation=anim, overwrite=args.overwrite)
+        except OutputError as err:  # the disk filled or the folder went away during the run
+            _rescue(result, out, anim, err)
     finally:
-        if previous is not None:
-            signal.signal(signal.SIGINT, previous)
+        _restore(previous)
     t = result.timings
     print(
-        f"saved {path} (+ {path.with_suffix('.json').name}"
-        f"{', ' + anim.name if anim and result.frames else ''}) in {t['total_s']:.1f} s"
+        f"saved {printable(path)} (+ {printable(path.with_suffix('.json').name)}"
+        f"{', ' + printable(anim.name) if anim and result.frames else ''}) in {t['total_s']:.1f} s"
     )
     if result.stopped == "interrupted":
-        print("interrupted: saved the best image so far", file=sys.stderr)
-        return 130
+        word, status = _stop_status()
+        print(f"{word}: saved the best image so far", file=sys.stderr)
+        return status
     if result.stopped != "completed":
         knob = "--style-weight" if config.optimizer == "lbfgs" else "--lr (or --style-weight)"
         print(
