@@ -2,9 +2,9 @@
 
 ``make_objective`` turns an extractor plus precomputed targets into a function
 ``x -> (loss per image, {term: loss per image})`` on a *preprocessed* batch.
-``optimize`` then runs either scipy's L-BFGS-B (the default: few, well-chosen
-steps, pixel bounds for free) or a Keras optimiser (Adam, SGD) in a compiled
-``tf.GradientTape`` step. Both return an ``OptimizeResult`` with the best image
+``optimize`` then runs either L-BFGS-B (the default: few, well-chosen steps,
+pixel bounds for free; ``nst_tf.lbfgsb``) or a Keras optimiser (Adam, SGD)
+in a compiled ``tf.GradientTape`` step. Both return an ``OptimizeResult`` with the best image
 seen, a per-step history and optional frames (notebook 01 compares them).
 
 Targets are computed once by the caller; the generated batch is the only
@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import tensorflow as tf
 
-from nst_tf import losses
+from nst_tf import lbfgsb, losses
 from nst_tf.images import VGG_MEAN_BGR, deprocess_image
 
 #: Pixel bounds of a preprocessed (BGR, mean-subtracted) image, per channel.
@@ -88,6 +88,8 @@ class OptimizeResult:
     #: Wall time of step 1 (s), which includes tracing the compiled step function: the later steps'
     #: time is ``seconds - first_step_s`` (None if no step finished).
     first_step_s: float | None = None
+    #: Which optimiser implementation ran: ``lbfgsb.DIRECT``, ``lbfgsb.MINIMIZE`` or a Keras optimiser.
+    driver: str = ""
 
 
 def make_objective(
@@ -202,6 +204,11 @@ def optimize(
         from nst_tf.errors import ConfigError
 
         raise ConfigError(f"unknown optimizer {optimizer!r}: use one of lbfgs, adam, sgd")
+    driver = (
+        lbfgsb.driver()
+        if optimizer == "lbfgs"
+        else f"keras.optimizers.{'Adam' if optimizer == 'adam' else 'SGD'}"
+    )
     state = _State(x0, frame_every, callback)
     bar = _progress(steps, desc, progress)
     start = time.perf_counter()
@@ -234,6 +241,7 @@ def optimize(
         seconds,
         state.evaluations,
         state.first_step_s,
+        driver,
     )
 
 
@@ -301,10 +309,6 @@ def _value_and_grad_fn(objective):
 LBFGS_SCALE = 2.0
 
 
-#: L-BFGS-B options: ``maxcor`` correction pairs; no tolerance stops (a run ends after its steps).
-LBFGS_OPTIONS = {"maxcor": 20, "maxls": 20}
-
-
 def _run_lbfgs(objective, x0, steps, state, bar, start, **_):
     value_and_grad = _value_and_grad_fn(objective)
     shape = x0.shape
@@ -327,167 +331,9 @@ def _run_lbfgs(objective, x0, steps, state, bar, start, **_):
         step = len(state.history.step) + 1
         state.stepped(step, start, float(loss), pixels(flat), bar)
 
-    lbfgsb(fun, y_start, lower, upper, maxiter=steps, maxfun=int(steps * 1.5) + 10, callback=callback)
-
-
-def lbfgsb(fun, x0, lower, upper, *, maxiter, maxfun, callback=None, maxcor=None, maxls=None):
-    """Minimise ``fun(x) -> (f, gradient)`` within ``lower <= x <= upper`` with scipy's L-BFGS-B.
-
-    ``callback(x, f)`` runs after every iteration (``x`` is the solver's own
-    array: copy it to keep it). Same algorithm, same iterates
-    as ``scipy.optimize.minimize(method="L-BFGS-B")`` with ``ftol=gtol=0``, but
-    without its per-call cost: ``minimize`` turns array bounds into a Python
-    list of pairs and back, element by element, which took 3.6 s of a 37 s
-    default 512 px transfer (profiled). Where the private driver is not
-    available or does not reproduce ``minimize`` exactly (``_fast_lbfgsb_ok``,
-    checked once per process), ``minimize`` is used.
-    """
-    maxcor = LBFGS_OPTIONS["maxcor"] if maxcor is None else maxcor
-    maxls = LBFGS_OPTIONS["maxls"] if maxls is None else maxls
-    if _fast_lbfgsb_ok():
-        _lbfgsb_direct(
-            fun,
-            x0,
-            lower,
-            upper,
-            maxiter=maxiter,
-            maxfun=maxfun,
-            callback=callback,
-            maxcor=maxcor,
-            maxls=maxls,
-        )
-    else:
-        _lbfgsb_scipy(
-            fun,
-            x0,
-            lower,
-            upper,
-            maxiter=maxiter,
-            maxfun=maxfun,
-            callback=callback,
-            maxcor=maxcor,
-            maxls=maxls,
-        )
-
-
-def _lbfgsb_scipy(fun, x0, lower, upper, *, maxiter, maxfun, callback, maxcor, maxls):
-    from scipy.optimize import Bounds, minimize
-
-    def each_iteration(intermediate_result):  # scipy passes the result object to this parameter name
-        if callback is not None:
-            callback(intermediate_result.x, intermediate_result.fun)
-
-    minimize(
-        fun,
-        x0,
-        jac=True,
-        method="L-BFGS-B",
-        bounds=Bounds(lower, upper),
-        callback=each_iteration,
-        options={
-            "maxiter": maxiter,
-            "maxfun": maxfun,
-            "maxcor": maxcor,
-            "maxls": maxls,
-            "ftol": 0.0,
-            "gtol": 0.0,
-        },
+    lbfgsb.minimize(
+        fun, y_start, lower, upper, maxiter=steps, maxfun=int(steps * 1.5) + 10, callback=callback
     )
-
-
-def _lbfgsb_direct(fun, x0, lower, upper, *, maxiter, maxfun, callback, maxcor, maxls):
-    """scipy's own L-BFGS-B driver loop (``scipy.optimize._lbfgsb_py``, scipy >= 1.15), minus the bounds loops."""
-    from scipy.optimize import _lbfgsb
-
-    n, m = x0.size, maxcor
-    low = np.ascontiguousarray(lower, np.float64)
-    up = np.ascontiguousarray(upper, np.float64)
-    # bound type per variable, as scipy sets it: 0 none, 1 lower only, 2 both, 3 upper only
-    has_low, has_up = np.isfinite(low), np.isfinite(up)
-    nbd = np.where(has_low, np.where(has_up, 2, 1), np.where(has_up, 3, 0)).astype(np.int32)
-    low, up = np.where(has_low, low, 0.0), np.where(has_up, up, 0.0)
-    x = np.clip(np.asarray(x0, np.float64), lower, upper)
-    f = np.array(0.0, np.float64)
-    g = np.zeros(n, np.float64)
-    wa = np.zeros(2 * m * n + 5 * n + 11 * m * m + 8 * m, np.float64)
-    iwa = np.zeros(3 * n, np.int32)
-    task = np.zeros(2, np.int32)
-    ln_task = np.zeros(2, np.int32)
-    lsave = np.zeros(4, np.int32)
-    isave = np.zeros(44, np.int32)
-    dsave = np.zeros(29, np.float64)
-    nfev = iterations = 0
-    evaluated_at = None
-    while True:
-        g = np.array(g, np.float64)  # a float64 copy, as scipy makes: `last` keeps its own gradient
-        _lbfgsb.setulb(m, x, low, up, nbd, f, g, 0.0, 0.0, wa, iwa, task, lsave, isave, dsave, maxls, ln_task)
-        if task[0] == 3:  # wants f and g at x; like scipy, do not recompute at an unchanged x
-            if evaluated_at is None or not np.array_equal(x, evaluated_at):
-                evaluated_at = x.copy()
-                last = fun(x.copy())
-                nfev += 1
-            f, g = last
-        elif task[0] == 1:  # an iteration finished
-            iterations += 1
-            if callback is not None:
-                callback(x, f)
-            if iterations >= maxiter or nfev > maxfun:
-                break
-        else:  # converged, or the line search failed: scipy stops too
-            break
-
-
-def _bounded_quadratic(n: int, seed: int):
-    """``(fun, lower, upper)``: a convex problem whose minimum lies partly outside the box [-1, 0.5].
-
-    Every fourth variable has no lower bound, every fifth no upper bound (some neither): all four
-    of L-BFGS-B's bound types occur. The problem on which ``_lbfgsb_direct`` is checked against
-    ``minimize`` (here once per process, in ``tests/test_optimize.py`` at a larger size).
-    """
-    rng = np.random.default_rng(seed)
-    a = rng.normal(size=(n, n))
-    h, b = a @ a.T / n + np.eye(n), rng.normal(size=n) * 4
-
-    def fun(x):
-        return float(0.5 * x @ h @ x - b @ x), h @ x - b
-
-    lower, upper = -np.ones(n), np.full(n, 0.5)
-    lower[::4], upper[::5] = -np.inf, np.inf
-    return fun, lower, upper
-
-
-def _trace(driver, fun, x0, lower, upper, **options) -> tuple[int, list[np.ndarray]]:
-    """Run one L-BFGS-B driver: (number of evaluations of ``fun``, the iterate after each iteration)."""
-    calls, iterates = [], []
-
-    def counted(x):
-        calls.append(1)
-        return fun(x)
-
-    driver(counted, x0, lower, upper, callback=lambda x, f: iterates.append(x.copy()), **options)
-    return len(calls), iterates
-
-
-def _same_trace(a, b) -> bool:
-    return a[0] == b[0] and len(a[1]) == len(b[1]) and all(np.array_equal(p, q) for p, q in zip(a[1], b[1]))
-
-
-_FAST_LBFGSB: bool | None = None
-
-
-def _fast_lbfgsb_ok() -> bool:
-    """Does ``_lbfgsb_direct`` reproduce ``minimize`` on a small bounded problem? (once per process)"""
-    global _FAST_LBFGSB
-    if _FAST_LBFGSB is None:
-        fun, lower, upper = _bounded_quadratic(12, seed=0)
-        options = dict(maxiter=8, maxfun=30, maxcor=5, maxls=20)
-        try:
-            fast = _trace(_lbfgsb_direct, fun, np.zeros(12), lower, upper, **options)
-        except Exception:  # private API changed: use minimize
-            fast = None
-        reference = _trace(_lbfgsb_scipy, fun, np.zeros(12), lower, upper, **options)
-        _FAST_LBFGSB = fast is not None and len(fast[1]) > 0 and _same_trace(fast, reference)
-    return _FAST_LBFGSB
 
 
 def _run_keras(objective, x0, steps, state, bar, start, *, optimizer, learning_rate, lr_decay):

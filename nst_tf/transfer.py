@@ -51,6 +51,7 @@ class Result:
     weights: dict = field(default_factory=dict)
     inputs: dict = field(default_factory=dict)
     final_losses: dict = field(default_factory=dict)
+    driver: str = ""  #: the optimiser implementation that ran (``OptimizeResult.driver``)
 
     def metadata(self) -> dict:
         """Everything needed to regenerate this image (the JSON sidecar's content)."""
@@ -61,6 +62,7 @@ class Result:
             "inputs": self.inputs,
             "stopped": self.stopped,
             "final_losses": {k: (v if math.isfinite(v) else None) for k, v in self.final_losses.items()},
+            "driver": self.driver,
             "timings": self.timings,
             "versions": versions(),
             "image_size": list(self.image.shape[:2]),
@@ -346,6 +348,7 @@ def run(config: Config, content=None, styles=(), *, progress: bool | None = None
         weights=weights_info,
         inputs=inputs,
         final_losses=final_terms,
+        driver=result.driver,
     )
 
 

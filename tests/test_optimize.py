@@ -72,35 +72,3 @@ def test_optimisers_halve_a_real_transfer_loss_in_20_steps(optimizer, content_sm
     result = transfer_style(content_small, style_small, cfg, progress=False)
     loss = result.history.loss
     assert loss[-1] < 0.5 * loss[0], f"{optimizer}: {loss[0]:.4g} -> {loss[-1]:.4g}"
-
-
-@pytest.mark.parametrize("maxiter, maxfun", [(15, 40), (30, 6)])
-def test_own_lbfgsb_driver_takes_exactly_scipys_steps(maxiter, maxfun):
-    """Issue #4: our L-BFGS-B loop skips scipy.optimize.minimize's element-by-element bounds
-    conversion (3.6 s of a 37 s 512 px run) and must otherwise be the same algorithm: same
-    iterates, same stopping on maxiter and on maxfun, with all four kinds of bounds."""
-    from nst_tf import optimize as opt
-
-    assert opt._fast_lbfgsb_ok(), "the private scipy driver no longer matches minimize: check scipy's version"
-    fun, lower, upper = opt._bounded_quadratic(300, seed=1)
-    options = dict(maxiter=maxiter, maxfun=maxfun, maxcor=20, maxls=20)
-    ours = opt._trace(opt._lbfgsb_direct, fun, np.zeros(300), lower, upper, **options)
-    scipy = opt._trace(opt._lbfgsb_scipy, fun, np.zeros(300), lower, upper, **options)
-    assert ours[0] == scipy[0]
-    assert len(ours[1]) == len(scipy[1]) > 1
-    for mine, theirs in zip(ours[1], scipy[1]):
-        np.testing.assert_array_equal(mine, theirs)
-    final = ours[1][-1]
-    assert np.all(final >= lower) and np.all(final <= upper) and np.any(final == upper)
-
-
-def test_lbfgs_falls_back_to_scipy_minimize_when_the_private_driver_is_unavailable(monkeypatch, rng):
-    from nst_tf import optimize as opt
-
-    target = rng.uniform(LOWER + 20, UPPER - 20, (1, 16, 16, 3)).astype(np.float32)
-    fast = optimize(_quadratic(target), np.zeros_like(target), steps=4, progress=False)
-    monkeypatch.setattr(opt, "_FAST_LBFGSB", False)
-    slow = optimize(_quadratic(target), np.zeros_like(target), steps=4, progress=False)
-    assert slow.evaluations == fast.evaluations
-    np.testing.assert_allclose(slow.history.loss, fast.history.loss, rtol=1e-6)
-    np.testing.assert_array_equal(slow.image, fast.image)
