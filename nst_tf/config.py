@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import numbers
 import os
 from dataclasses import dataclass, field
 
@@ -25,6 +26,17 @@ TASKS = ("transfer", "reconstruct", "texture")
 DEFAULT_STYLE_LAYERS = {f"block{b}_conv1": 1.0 for b in range(1, 6)}
 #: Gatys et al.'s content layer (conv4_2).
 DEFAULT_CONTENT_LAYERS = {"block4_conv2": 1.0}
+
+#: Upper bounds (issue #13.6): far past any sensible run, low enough that nothing overflows.
+#: 100,000 full-size steps at 512 px take about two days on a 2-core CPU.
+MAX_STEPS = 100_000
+#: Long side in pixels; the memory check (nst_tf.resources) usually refuses far less.
+MAX_SIZE = 16_384
+#: Learning rate, lr_decay and style_scale; sgd's known-good rate is 2000 (pixel units).
+MAX_RATE = 1e6
+MAX_STYLE_SCALE = 100.0
+#: Coarse-to-fine stages before the full-size one.
+MAX_STAGES = 16
 
 #: Known-good settings per optimiser (learning rates are in pixel units, 0-255).
 KNOWN_GOOD = {
@@ -74,19 +86,29 @@ class Config:
     weights: str | None = None
 
     def __post_init__(self):
+        for f in dataclasses.fields(self):  # NumPy scalars (np.int64(512)...) become Python numbers
+            setattr(self, f.name, _plain(getattr(self, f.name)))
         try:  # malformed values are left as they are for validate() to name
-            self.pyramid = tuple(tuple(stage) for stage in (self.pyramid or ()))
-        except TypeError:
+            self.pyramid = tuple(tuple(_plain(v) for v in stage) for stage in (self.pyramid or ()))
+        except (TypeError, RecursionError):
             pass
         if self.style_blend is not None:
             try:
-                self.style_blend = tuple(self.style_blend)
-            except TypeError:
+                self.style_blend = tuple(_plain(w) for w in self.style_blend)
+            except (TypeError, RecursionError):
                 pass
 
     # ---------------------------------------------------------------- checks
     def validate(self) -> Config:
         """Raise ConfigError (one line: what is wrong, how to fix) or return self."""
+        try:
+            return self._validate()
+        except RecursionError:  # a value nested thousands of levels deep (a hostile config file)
+            raise ConfigError(
+                "a config value is nested too deeply: give plain numbers, strings and short lists"
+            ) from None
+
+    def _validate(self) -> Config:
         if self.task not in TASKS:
             raise ConfigError(f"unknown task {self.task!r}: use one of {TASKS}")
         _choice("optimizer", self.optimizer, OPTIMIZERS)
@@ -100,6 +122,14 @@ class Config:
             raise ConfigError("style_scale must be > 0 (1.0 = style image as large as the content)")
         if self.learning_rate is not None:
             _nonnegative("learning_rate", self.learning_rate)
+        for name, limit in (
+            ("learning_rate", MAX_RATE),
+            ("lr_decay", MAX_RATE),
+            ("style_scale", MAX_STYLE_SCALE),
+        ):
+            value = getattr(self, name)
+            if value is not None and float(value) > limit:
+                raise ConfigError(f"{name} must be at most {limit:g}, got {_show(value)}")
         for group in ("content_layers", "style_layers"):
             layers = getattr(self, group)
             if not isinstance(layers, dict):
@@ -115,23 +145,29 @@ class Config:
             raise ConfigError("content_weight > 0 but no content_layers: name one, e.g. block4_conv2")
         if self.task != "reconstruct" and self.style_weight > 0 and not self.style_layers:
             raise ConfigError("style_weight > 0 but no style_layers: name some, e.g. block1_conv1")
-        if not _is_int(self.steps) or self.steps < 1:
-            raise ConfigError(f"steps must be a positive integer, got {self.steps!r}")
-        if not isinstance(self.pyramid, tuple):
+        if not _is_int(self.steps) or not 1 <= self.steps <= MAX_STEPS:
+            raise ConfigError(f"steps must be an integer from 1 to {MAX_STEPS:,}, got {_show(self.steps)}")
+        if not isinstance(self.pyramid, tuple) or len(self.pyramid) > MAX_STAGES:
             raise ConfigError(
-                f"pyramid must be a list of (scale, steps) pairs, e.g. ((0.5, 20),), got {self.pyramid!r}"
+                f"pyramid must be a list of at most {MAX_STAGES} (scale, steps) pairs, e.g. ((0.5, 20),), "
+                f"got {_show(self.pyramid)}"
             )
         for stage in self.pyramid:
             if not _good_stage(stage):
                 raise ConfigError(
-                    f"bad pyramid stage {stage!r}: use (scale, steps) with 0 < scale < 1, steps >= 0"
+                    f"bad pyramid stage {_show(stage)}: use (scale, steps) with 0 < scale < 1, "
+                    f"0 <= steps <= {MAX_STEPS:,}"
                 )
-        if not _is_int(self.size) or self.size < 16:
-            raise ConfigError(f"size must be an integer >= 16 pixels, got {self.size!r}")
-        if not _is_int(self.frame_every) or self.frame_every < 0:
-            raise ConfigError("frame_every must be an integer >= 0 (0 = no frames)")
+        if not _is_int(self.size) or not 16 <= self.size <= MAX_SIZE:
+            raise ConfigError(
+                f"size must be an integer from 16 to {MAX_SIZE:,} pixels, got {_show(self.size)}"
+            )
+        if not _is_int(self.frame_every) or not 0 <= self.frame_every <= MAX_STEPS:
+            raise ConfigError(
+                f"frame_every must be an integer from 0 (no frames) to {MAX_STEPS:,}, got {_show(self.frame_every)}"
+            )
         if not _is_int(self.seed) or not 0 <= self.seed < 2**32:
-            raise ConfigError(f"seed must be an integer from 0 to 2**32 - 1, got {self.seed!r}")
+            raise ConfigError(f"seed must be an integer from 0 to 2**32 - 1, got {_show(self.seed)}")
         if self.style_blend is not None:
             if not isinstance(self.style_blend, tuple):
                 raise ConfigError(
@@ -184,7 +220,15 @@ class Config:
 
     @classmethod
     def from_json(cls, text: str) -> Config:
-        return cls.from_dict(json.loads(text))
+        try:
+            data = json.loads(text)
+        except RecursionError:  # json recurses once per nesting level
+            raise ConfigError("the config JSON is nested too deeply to be a config") from None
+        except ValueError as err:
+            raise ConfigError(
+                f"the config is not valid JSON ({err}): pass a sidecar written by nst_tf"
+            ) from None
+        return cls.from_dict(data)
 
     def replace(self, **changes) -> Config:
         """A copy with some fields changed (``dataclasses.replace``)."""
@@ -201,7 +245,25 @@ def _choice(name, value, options):
 
 
 def _is_int(value) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
+def _plain(value):
+    """A NumPy integer or float scalar as the Python number (JSON-ready); anything else unchanged."""
+    if isinstance(value, numbers.Integral) and not isinstance(value, (int, bool)):
+        return int(value)
+    if isinstance(value, numbers.Real) and not isinstance(value, (int, float)):
+        return float(value)
+    return value
+
+
+def _show(value) -> str:
+    """A short repr for messages: a huge or deeply nested value must not flood the one line."""
+    try:
+        text = repr(value)
+    except RecursionError:
+        text = f"a deeply nested {type(value).__name__}"
+    return text if len(text) <= 80 else text[:77] + "..."
 
 
 def _good_stage(stage) -> bool:
@@ -209,7 +271,7 @@ def _good_stage(stage) -> bool:
         scale, steps = stage
         if isinstance(scale, (str, bytes)) or isinstance(steps, (str, bytes, bool)):
             return False
-        return 0 < float(scale) < 1 and float(steps) == int(steps) >= 0  # whole number of steps
+        return 0 < float(scale) < 1 and float(steps) == int(steps) and 0 <= steps <= MAX_STEPS
     except (TypeError, ValueError, OverflowError):
         return False
 
