@@ -148,7 +148,7 @@ def file_kind(mode: int) -> str:
     ):
         if test(mode):
             return name
-    return "not a regular file"
+    return "a file" if stat.S_ISREG(mode) else "not a regular file"
 
 
 def _kernel_file(path: str) -> bool:
@@ -318,11 +318,11 @@ def check_writable(folder, *, need_bytes: int = 0, fix: str = "choose a writable
     try:
         st = os.stat(existing)
     except OSError as err:
-        raise OutputError(f"cannot write into '{shown}': {os_reason(err)} — {fix}") from None
+        raise OutputError(f"cannot write results to '{shown}': {os_reason(err)} — {fix}") from None
     if not stat.S_ISDIR(st.st_mode):
         what = "" if existing == folder else f" ('{printable(existing)}' is in the way)"
         raise OutputError(
-            f"cannot write into '{shown}': it is {file_kind(st.st_mode)}, not a folder{what} — {fix}"
+            f"cannot write results to '{shown}': it is {file_kind(st.st_mode)}, not a folder{what} — {fix}"
         )
     try:
         tmp, fd = _create_temp(existing / "probe")
@@ -332,10 +332,10 @@ def check_writable(folder, *, need_bytes: int = 0, fix: str = "choose a writable
     except NSTError:
         raise
     except OSError as err:
-        raise OutputError(f"cannot write into '{shown}': {os_reason(err)} — {fix}") from None
+        raise OutputError(f"cannot write results to '{shown}': {os_reason(err)} — {fix}") from None
     free = vfs.f_bavail * vfs.f_frsize
     if need_bytes and free < need_bytes:
         raise OutputError(
-            f"cannot write into '{shown}': {free / 2**20:.1f} MiB free, the results need up to "
+            f"cannot write results to '{shown}': {free / 2**20:.1f} MiB free, the results need up to "
             f"{need_bytes / 2**20:.1f} MiB — free some space or {fix}"
         )
