@@ -1,7 +1,8 @@
 """The few helpers notebook readers know by name, re-exported from nst_tf.
 
 ``from utils import deprocess_image, save_animation`` works from the
-repository root and from ``notebooks/`` (which adds the root to sys.path).
+repository root and from ``notebooks/`` (through ``notebooks/utils.py``, which
+loads this file; ``tests/test_utils.py`` checks both).
 """
 
 from nst_tf.animation import save_animation
