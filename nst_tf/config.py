@@ -53,7 +53,7 @@ class Config:
     Weights: the loss is ``content_weight * L_c + style_weight * L_s + tv_weight * L_tv``
     with the mean-based terms of ``nst_tf.losses``. Size is the long side of the
     generated image in pixels. ``pyramid`` lists ``(scale, steps)`` stages run
-    before the ``steps`` at full size (coarse-to-fine, see notebook 04).
+    before the ``steps`` at full size (coarse-to-fine, written out in notebook 03).
 
     The default schedule (20 L-BFGS steps at half size, then 10 at full size)
     was chosen by measurement (benchmarks/README.md): at 512 px it takes ~33 s

@@ -3,8 +3,12 @@
 Each takes images (a bundled name, a path or an array), a ``Config`` and/or
 keyword overrides, runs the optimisation coarse-to-fine and returns a
 ``Result`` (image, history, config, timings, frames) that can ``save()``
-itself with a JSON sidecar. Notebook 03 introduces it; notebooks 01-02 build
-the same pieces by hand first.
+itself with a JSON sidecar. Each notebook writes the pieces by hand before it
+uses the function here as "the same, faster": 01 the VGG19 multi-output model,
+the content and TV losses and a GradientTape loop (then ``reconstruct_content``),
+02 the Gram matrix and the style loss (then ``synthesize_texture``), 03 the full
+objective's GradientTape loop, the scipy L-BFGS-B bridge and the coarse-to-fine
+pyramid (then ``transfer_style``).
 """
 
 from __future__ import annotations
