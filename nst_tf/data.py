@@ -20,13 +20,17 @@ from __future__ import annotations
 
 import difflib
 import hashlib
+import http.client
 import os
-import secrets
+import socket
+import threading
 import urllib.error
 import urllib.parse
 import urllib.request
+import warnings
 from pathlib import Path
 
+from nst_tf import files
 from nst_tf.errors import ConfigError, DownloadError, ImageError, NSTError
 from nst_tf.images import load_image
 
@@ -55,7 +59,7 @@ BUNDLED_DIR = _bundled_dir()
 #: Default folder for results, used when ``NST_OUTPUT_DIR`` is not set. The
 #: module attribute ``OUTPUT_DIR`` (see ``__getattr__`` at the end) and
 #: :func:`output_dir` both honour ``NST_OUTPUT_DIR`` at the time they are read.
-DEFAULT_OUTPUT_DIR = PROJECT_ROOT / "data" / "output"
+DEFAULT_OUTPUT_DIR = files.DEFAULT_OUTPUT_DIR
 
 #: The two kinds of image a name can refer to.
 KINDS = ("content", "style")
@@ -173,13 +177,13 @@ PAINTINGS: dict[str, dict] = {
 
 
 def output_dir() -> Path:
-    """Folder for results: ``$NST_OUTPUT_DIR`` if set, else ``data/output``."""
-    return Path(os.environ.get("NST_OUTPUT_DIR") or DEFAULT_OUTPUT_DIR).expanduser()
+    """Folder for results: ``$NST_OUTPUT_DIR`` if set, else ``data/output`` (:func:`nst_tf.files.output_dir`)."""
+    return files.output_dir()
 
 
 def cache_dir() -> Path:
-    """Download cache root: ``$NST_CACHE_DIR`` if set, else ``~/.cache/nst_tf``."""
-    return Path(os.environ.get("NST_CACHE_DIR") or Path.home() / ".cache" / "nst_tf").expanduser()
+    """Download cache root: ``$NST_CACHE_DIR`` if set, else ``~/.cache/nst_tf`` (:func:`nst_tf.files.cache_dir`)."""
+    return files.cache_dir()
 
 
 def image_cache_dir() -> Path:
@@ -188,14 +192,34 @@ def image_cache_dir() -> Path:
 
 
 def offline() -> bool:
-    """True when ``NST_OFFLINE`` is set to 1/true/yes: never download."""
-    return os.environ.get("NST_OFFLINE", "").strip().lower() in ("1", "true", "yes", "on")
+    """True when ``NST_OFFLINE`` asks for no network (:func:`nst_tf.files.offline`, the one parser)."""
+    return files.offline()
 
 
 def extra_dirs() -> list[Path]:
-    """The folders named in ``NST_EXTRA_IMAGES`` (``os.pathsep``-separated), in order."""
+    """The folders named in ``NST_EXTRA_IMAGES`` (``os.pathsep``-separated), in order.
+
+    A folder that is missing, not a folder or unreadable is skipped with one warning per
+    process (decision, issue #13.9: a typo in the variable should not pass unnoticed).
+    """
     raw = os.environ.get("NST_EXTRA_IMAGES", "")
-    return [Path(p).expanduser() for p in raw.split(os.pathsep) if p.strip()]
+    folders = [files.user_path(p) for p in raw.split(os.pathsep) if p.strip()]
+    for folder in folders:
+        try:
+            with os.scandir(folder):
+                pass
+        except OSError as err:
+            key = (str(folder), err.errno)
+            if key not in _WARNED:
+                _WARNED.add(key)
+                warnings.warn(
+                    f"NST_EXTRA_IMAGES: skipping '{files.printable(folder)}': {files.os_reason(err)}",
+                    stacklevel=3,
+                )
+    return folders
+
+
+_WARNED: set[tuple[str, int | None]] = set()
 
 
 # --------------------------------------------------------------------------
@@ -324,65 +348,138 @@ def download(
     max_bytes: int = 50_000_000,
     timeout: float = 20,
     sha256: str | None = None,
+    deadline: float | None = None,
+    check=None,
 ) -> Path:
     """Download an image over HTTPS to ``dest`` (a file path); return ``dest``.
 
-    Safe by construction: only ``https://`` URLs (also after redirects); a
-    ``timeout`` in seconds on connecting and on each read; at most
-    ``max_bytes`` bytes; the SHA-256 checked when ``sha256`` is given; the
-    bytes must decode as an image (:func:`~nst_tf.images.load_image`). The
-    data go to a temporary file beside ``dest`` that is renamed over it only
-    when every check passed, so a failure never leaves a partial file.
+    Safe by construction: only ``https://`` URLs, on every redirect hop too (a
+    chain through ``http://`` is refused at that hop); a ``timeout`` in seconds
+    on connecting and on each read, and an overall ``deadline`` (default
+    ``NST_DOWNLOAD_DEADLINE`` or 120 s) after which the connection is cut, so a
+    server trickling one byte a second cannot hold it; at most ``max_bytes``
+    bytes; the SHA-256 checked when ``sha256`` is given; the bytes must decode
+    as an image (:func:`~nst_tf.images.load_image`), or pass ``check(url, path)``
+    when given. The data go to a temporary file beside ``dest``
+    (:func:`nst_tf.files.atomic_write`) that is renamed over it only when every
+    check passed, so a failure never leaves a partial file.
 
     Raises:
         DownloadError: one line saying what failed and what to do.
     """
-    dest = Path(dest).expanduser()
+    dest = files.user_path(dest)
     scheme = urllib.parse.urlparse(str(url)).scheme.lower()
     if scheme != "https":
         raise DownloadError(
             f"refusing to download '{url}': only https:// URLs are allowed — use the https address"
         )
-    tmp = None
-    try:
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        tmp = dest.with_name(f".{dest.name}.{os.getpid()}.{secrets.token_hex(4)}.part")
-        digest = _fetch(url, tmp, max_bytes=max_bytes, timeout=timeout)
+    seconds = download_deadline() if deadline is None else float(deadline)
+
+    def write(fh):
+        digest = _fetch(url, fh, max_bytes=max_bytes, timeout=timeout, deadline=seconds)
         if sha256 is not None and digest != sha256.lower():
             raise DownloadError(
                 f"download of '{url}' has SHA-256 {digest[:12]}..., expected {sha256[:12]}... "
                 "— the file changed upstream or was corrupted; retry or update the checksum"
             )
-        try:
-            load_image(tmp)
-        except ImageError as exc:
-            raise DownloadError(
-                f"download of '{url}' is not a usable image ({_strip_fix(str(exc)).split(': ', 1)[-1]})"
-                " — the server may have sent an error page; open the URL in a browser"
-            ) from exc
-        os.replace(tmp, dest)
-        tmp = None
-        return dest
-    except NSTError:
-        raise
-    except OSError as exc:
+        fh.flush()
+        (check or _check_image)(url, Path(fh.name))
+
+    return files.atomic_write(
+        dest,
+        write,
+        error=DownloadError,
+        fix="check that the cache folder (NST_CACHE_DIR) is writable and has space",
+    )
+
+
+def _check_image(url: str, path: Path) -> None:
+    try:
+        load_image(path)
+    except ImageError as exc:
         raise DownloadError(
-            f"cannot save download of '{url}' to '{dest}': {exc.strerror or exc} — check the folder is writable"
+            f"download of '{url}' is not a usable image ({_strip_fix(str(exc)).split(': ', 1)[-1]})"
+            " — the server may have sent an error page; open the URL in a browser"
         ) from exc
-    finally:
-        if tmp is not None:
+
+
+def download_deadline() -> float:
+    """Seconds a whole download may take: ``NST_DOWNLOAD_DEADLINE`` or 120."""
+    raw = os.environ.get("NST_DOWNLOAD_DEADLINE", "").strip()
+    try:
+        value = float(raw) if raw else 120.0
+        if not value > 0:
+            raise ValueError
+    except ValueError:
+        raise ConfigError(
+            f"NST_DOWNLOAD_DEADLINE={files.printable(raw)!r} is not a positive number of seconds: e.g. 120"
+        ) from None
+    return value
+
+
+class _Deadline:
+    """Cuts every connection of one download when its time is up (a blocked read then returns)."""
+
+    def __init__(self, seconds: float):
+        self.seconds, self.expired = seconds, False
+        self.sockets: list = []
+        self.timer = threading.Timer(seconds, self.expire)
+        self.timer.daemon = True
+
+    def watch(self, sock) -> None:
+        self.sockets.append(sock)
+        if self.expired:
+            self.expire()
+
+    def expire(self) -> None:
+        self.expired = True
+        for sock in self.sockets:
             try:
-                os.unlink(tmp)
+                sock.shutdown(socket.SHUT_RDWR)
             except OSError:
                 pass
 
 
-def _fetch(url: str, tmp: Path, *, max_bytes: int, timeout: float) -> str:
-    """Stream ``url`` into ``tmp`` (max ``max_bytes``); return the hex SHA-256."""
+def _urlopen(request, timeout: float, deadline: _Deadline):
+    """Open ``request``: https only on every hop, connections watched by ``deadline``.
+
+    Tests replace this function (and ``urllib.request.urlopen``) with fakes.
+    """
+
+    class Connection(http.client.HTTPSConnection):
+        def connect(self):
+            super().connect()
+            deadline.watch(self.sock)
+
+    class Https(urllib.request.HTTPSHandler):
+        def https_open(self, req):
+            return self.do_open(Connection, req, context=self._context)
+
+    class NoHttp(urllib.request.HTTPHandler):
+        def http_open(self, req):
+            raise DownloadError(f"refusing to fetch non-https '{req.full_url}'")
+
+    class HttpsRedirects(urllib.request.HTTPRedirectHandler):
+        def redirect_request(self, req, fp, code, msg, headers, newurl):
+            target = urllib.parse.urljoin(req.full_url, newurl)
+            if urllib.parse.urlparse(target).scheme.lower() != "https":
+                raise DownloadError(
+                    f"refusing download of '{request.full_url}': it redirected to non-https '{target}'"
+                )
+            return super().redirect_request(req, fp, code, msg, headers, newurl)
+
+    opener = urllib.request.build_opener(Https(), NoHttp(), HttpsRedirects())
+    return opener.open(request, timeout=timeout)
+
+
+def _fetch(url: str, fh, *, max_bytes: int, timeout: float, deadline: float) -> str:
+    """Stream ``url`` into the open file ``fh`` (max ``max_bytes``, within ``deadline`` s); return the SHA-256."""
     request = urllib.request.Request(url, headers={"User-Agent": USER_AGENT})
     hasher = hashlib.sha256()
+    watch = _Deadline(deadline)
+    watch.timer.start()
     try:
-        with urllib.request.urlopen(request, timeout=timeout) as resp:
+        with _urlopen(request, timeout, watch) as resp:
             final = resp.geturl() if hasattr(resp, "geturl") else url
             if urllib.parse.urlparse(str(final)).scheme.lower() != "https":
                 raise DownloadError(f"refusing download of '{url}': it redirected to non-https '{final}'")
@@ -396,32 +493,49 @@ def _fetch(url: str, tmp: Path, *, max_bytes: int, timeout: float) -> str:
                     "— use a smaller (thumbnail) URL or raise max_bytes"
                 )
             total = 0
-            with open(tmp, "xb") as fh:
-                while True:
-                    chunk = resp.read(1 << 16)
-                    if not chunk:
-                        break
-                    total += len(chunk)
-                    if total > max_bytes:
-                        raise DownloadError(
-                            f"refusing download of '{url}': more than the {max_bytes:,}-byte limit "
-                            "— use a smaller (thumbnail) URL or raise max_bytes"
-                        )
-                    hasher.update(chunk)
+            while True:
+                chunk = resp.read(1 << 16)
+                if watch.expired:
+                    raise TimeoutError
+                if not chunk:
+                    break
+                total += len(chunk)
+                if total > max_bytes:
+                    raise DownloadError(
+                        f"refusing download of '{url}': more than the {max_bytes:,}-byte limit "
+                        "— use a smaller (thumbnail) URL or raise max_bytes"
+                    )
+                hasher.update(chunk)
+                try:
                     fh.write(chunk)
+                except OSError as exc:
+                    raise DownloadError(
+                        f"cannot save download of '{url}': {files.os_reason(exc)} — {files.os_fix(exc)}"
+                    ) from None
             if total == 0:
                 raise DownloadError(f"cannot download '{url}': the server sent no data")
     except NSTError:
         raise
-    except urllib.error.HTTPError as exc:
-        raise DownloadError(f"cannot download '{url}': HTTP {exc.code} {exc.reason}") from exc
-    except urllib.error.URLError as exc:
-        raise DownloadError(f"cannot download '{url}': {exc.reason}") from exc
-    except TimeoutError as exc:
-        raise DownloadError(f"cannot download '{url}': timed out after {timeout} s") from exc
     except Exception as exc:  # http.client errors, resets, SSL, a broken response object
-        raise DownloadError(f"cannot download '{url}': {type(exc).__name__}: {exc}") from exc
+        if watch.expired:  # the deadline cut the connection, whatever error that caused
+            raise DownloadError(
+                f"cannot download '{url}': it took longer than the {deadline:g} s deadline "
+                "— check your connection, or raise NST_DOWNLOAD_DEADLINE"
+            ) from exc
+        raise _fetch_error(url, exc, timeout) from exc
+    finally:
+        watch.timer.cancel()
     return hasher.hexdigest()
+
+
+def _fetch_error(url: str, exc: Exception, timeout: float) -> DownloadError:
+    if isinstance(exc, urllib.error.HTTPError):
+        return DownloadError(f"cannot download '{url}': HTTP {exc.code} {files.printable(exc.reason)}")
+    if isinstance(exc, urllib.error.URLError):
+        return DownloadError(f"cannot download '{url}': {files.printable(exc.reason)}")
+    if isinstance(exc, TimeoutError):
+        return DownloadError(f"cannot download '{url}': timed out after {timeout} s")
+    return DownloadError(f"cannot download '{url}': {type(exc).__name__}: {files.printable(exc)}")
 
 
 def _content_length(resp) -> int | None:

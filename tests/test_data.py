@@ -84,6 +84,7 @@ def isolated(tmp_path, monkeypatch):
     """No network, an empty cache, no extra folders, downloads allowed unless a test says otherwise."""
     net = FakeNet()
     monkeypatch.setattr(urllib.request, "urlopen", net)
+    monkeypatch.setattr(data, "_urlopen", lambda request, timeout, deadline: net(request, timeout=timeout))
     monkeypatch.setenv("NST_CACHE_DIR", str(tmp_path / "cache"))
     monkeypatch.delenv("NST_EXTRA_IMAGES", raising=False)
     monkeypatch.delenv("NST_OFFLINE", raising=False)

@@ -75,6 +75,7 @@ class FakeNet:
 def net(tmp_path, monkeypatch):
     fake = FakeNet()
     monkeypatch.setattr(urllib.request, "urlopen", fake)
+    monkeypatch.setattr(data, "_urlopen", lambda request, timeout, deadline: fake(request, timeout=timeout))
     monkeypatch.setenv("NST_CACHE_DIR", str(tmp_path / "cache"))
     monkeypatch.delenv("NST_OFFLINE", raising=False)
     monkeypatch.delenv("NST_EXTRA_IMAGES", raising=False)

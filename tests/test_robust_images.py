@@ -116,6 +116,7 @@ def no_network(monkeypatch):
         raise AssertionError("no network in this test")
 
     monkeypatch.setattr(urllib.request, "urlopen", refuse)
+    monkeypatch.setattr("nst_tf.data._urlopen", refuse)
     monkeypatch.setenv("NST_OFFLINE", "1")
 
 
