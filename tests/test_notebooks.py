@@ -41,7 +41,7 @@ TAUGHT = {
 }
 #: What each teaching notebook must write out itself (so test (c) is never empty for them).
 MUST_TEACH = {
-    "01_content_reconstruction": {"content_loss"},
+    "01_content_reconstruction": {"content_loss", "total_variation_loss"},
     "02_texture_synthesis": {"gram_matrix", "style_layer_loss"},
 }
 
