@@ -185,8 +185,14 @@ def _alt(meta: dict) -> str:
     return alt
 
 
+def _markdown_text(text: str) -> str:
+    """Text for a Markdown page: '{{' as an HTML entity, so a Hugo site shows it instead of
+    running it as a shortcode (Markdown renderers show the entity as '{{')."""
+    return text.replace("{{", "&#123;&#123;")
+
+
 def _markdown_alt(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("[", "\\[").replace("]", "\\]")
+    return _markdown_text(text.replace("\\", "\\\\").replace("[", "\\[").replace("]", "\\]"))
 
 
 def _hugo_attr(text: str) -> str:
@@ -195,7 +201,8 @@ def _hugo_attr(text: str) -> str:
 
 
 def _html_attr(text: str) -> str:
-    return text.replace("&", "&amp;").replace('"', "&quot;").replace("<", "&lt;").replace(">", "&gt;")
+    text = text.replace("&", "&amp;").replace('"', "&quot;").replace("<", "&lt;").replace(">", "&gt;")
+    return text.replace("{{", "&#123;&#123;")
 
 
 def _entry(meta: dict, base_url: str, fmt: str) -> list[str]:
@@ -212,7 +219,7 @@ def _entry(meta: dict, base_url: str, fmt: str) -> list[str]:
             "",
         ]
         if caption:
-            lines += [f"*{caption}*", ""]
+            lines += [f"*{_markdown_text(caption)}*", ""]
     elif fmt == "hugo":
         lines += [
             f'{{{{< figure src="{urls[0]}" alt="{_hugo_attr(alt)}" caption="{_hugo_attr(caption)}" >}}}}',
@@ -221,7 +228,7 @@ def _entry(meta: dict, base_url: str, fmt: str) -> list[str]:
     else:
         lines += [f"![{_markdown_alt(alt)}]({urls[0]})", ""]
         if caption:
-            lines += [f"*{caption}*", ""]
+            lines += [f"*{_markdown_text(caption)}*", ""]
     return lines
 
 
