@@ -12,6 +12,7 @@ SIGHUP do the same with 143 and 129. Names in messages are printed escaped
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import datetime as dt
 import json
 import os
@@ -20,6 +21,8 @@ import signal
 import sys
 import warnings
 from pathlib import Path
+
+from nst_tf.config import Config
 
 DEFAULT_CONTENT = "chelsea"
 DEFAULT_STYLE = "hubble_deep_field"
@@ -87,38 +90,6 @@ def build_parser() -> argparse.ArgumentParser:
     transfer.add_argument(
         "--style", action="append", help=f"style image; repeat to blend several (default: {DEFAULT_STYLE})"
     )
-    transfer.add_argument(
-        "--style-blend",
-        type=float,
-        nargs="+",
-        metavar="W",
-        help="one weight per --style, e.g. 0.7 0.3 (default: equal)",
-    )
-    transfer.add_argument(
-        "--style-scale",
-        type=float,
-        help="style image size relative to the generated image (default 1.0; <1 = finer brush strokes)",
-    )
-    transfer.add_argument(
-        "--preserve-color",
-        choices=("none", "luminance", "histogram"),
-        help="keep the content's colours: luminance-only transfer or style recoloured to the content (default none)",
-    )
-    transfer.add_argument("--content-weight", type=float, help="weight of the content loss (default 1)")
-    transfer.add_argument(
-        "--style-weight",
-        type=float,
-        help="weight of the style loss (default 10; higher = more stylised; 0.1-1000 is the useful range)",
-    )
-    transfer.add_argument(
-        "--content-layers", type=_layers, help="content layers, e.g. block4_conv2 (default)"
-    )
-    transfer.add_argument(
-        "--style-layers", type=_layers, help="style layers (default block1_conv1..block5_conv1)"
-    )
-    transfer.add_argument(
-        "--init", choices=("content", "style", "noise"), help="starting image (default content)"
-    )
     texture = sub.add_parser(
         "texture",
         help="synthesise a texture with the Gram statistics of a style image",
@@ -130,13 +101,6 @@ def build_parser() -> argparse.ArgumentParser:
         action="append",
         help=f"source texture or painting; repeat to blend (default: {DEFAULT_STYLE})",
     )
-    texture.add_argument("--style-blend", type=float, nargs="+", metavar="W", help="one weight per --style")
-    texture.add_argument(
-        "--layers",
-        dest="style_layers",
-        type=_layers,
-        help="style layers (default block1_conv1..block5_conv1)",
-    )
     reconstruct = sub.add_parser(
         "reconstruct",
         help="reconstruct a content image from one layer's features",
@@ -146,11 +110,9 @@ def build_parser() -> argparse.ArgumentParser:
     reconstruct.add_argument(
         "--content", default=DEFAULT_CONTENT, help=f"content image (default: {DEFAULT_CONTENT})"
     )
-    reconstruct.add_argument(
-        "--layer", dest="content_layers", type=_layers, help="layer(s) to match (default block4_conv2)"
-    )
-    for p in (transfer, texture, reconstruct):
-        _common(p)
+    for command, p in (("transfer", transfer), ("texture", texture), ("reconstruct", reconstruct)):
+        _config_flags(p, command)
+        _output_flags(p)
     sub.add_parser("list", help="list the image names that resolve here (bundled and NST_EXTRA_IMAGES)")
     figures = sub.add_parser(
         "figures", help="write a page (Markdown or Hugo shortcodes) of all saved figures, in notebook order"
@@ -172,45 +134,49 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _common(p: argparse.ArgumentParser):
-    g = p.add_argument_group("optimisation")
-    g.add_argument("--size", type=int, help="long side of the result in pixels (default 512)")
-    g.add_argument(
-        "--steps",
-        type=int,
-        help="L-BFGS steps at full size (transfer default 10, after the coarse stage; texture/reconstruct 100)",
-    )
-    g.add_argument(
-        "--pyramid",
-        type=_pyramid,
-        help="coarse-to-fine stages before full size, scale:steps,... or 'none' (transfer default 0.5:20)",
-    )
-    g.add_argument(
-        "--optimizer", choices=("lbfgs", "adam", "sgd"), help="lbfgs (default, fastest), adam or sgd"
-    )
-    g.add_argument(
-        "--lr",
-        dest="learning_rate",
-        type=float,
-        help="learning rate for adam/sgd in pixel units (default adam 4, sgd see docs)",
-    )
-    g.add_argument(
-        "--lr-decay",
-        type=float,
-        help="learning-rate multiplier reached at the last step for adam/sgd (default 1 = constant)",
-    )
-    g.add_argument(
-        "--tv-weight",
-        type=float,
-        help="total-variation weight: smooths high-frequency noise (default 1e-4 for transfer, 1e-5 reconstruct, 0 texture)",
-    )
-    g.add_argument("--pooling", choices=("max", "avg"), help="VGG pooling (default max)")
-    g.add_argument("--seed", type=int, help="random seed (default 0)")
-    g.add_argument(
-        "--weights",
-        type=lambda text: str(_path(text)),
-        help="VGG19 weights .h5 file (default: resolved automatically, see README)",
-    )
+#: How a Config field's text on the command line becomes its value, by the field's type annotation.
+_ARG_TYPES = {
+    "int": {"type": int},
+    "float": {"type": float},
+    "float | None": {"type": float},
+    "str": {},  # fields with choices
+    "str | None": {"type": lambda text: str(_path(text))},  # weights: a file, or "random"
+    "dict[str, float]": {"type": _layers},
+    "tuple[tuple[float, int], ...]": {"type": _pyramid},
+    "tuple[float, ...] | None": {"type": float, "nargs": "+", "metavar": "W"},
+}
+
+
+def _config_flags(p: argparse.ArgumentParser, command: str):
+    """One flag per Config field that ``command`` offers: help, choices and defaults come from Config."""
+    defaults = Config.for_task(command)
+    g = p.add_argument_group("settings (nst_tf.Config fields; `--config` starts from a saved one)")
+    for f in dataclasses.fields(Config):
+        meta = f.metadata
+        if command not in meta["cli"]:
+            continue
+        flag = meta["flag"].get(command) if isinstance(meta["flag"], dict) else meta["flag"]
+        value = getattr(defaults, f.name)
+        shown = "" if value is None else f" (default {_show_default(value)})"
+        g.add_argument(
+            flag or "--" + f.name.replace("_", "-"),
+            dest=f.name,
+            choices=meta["choices"],
+            help=meta["help"] + shown,
+            **_ARG_TYPES[f.type],
+        )
+
+
+def _show_default(value) -> str:
+    """A default as the user would type it on the command line."""
+    if isinstance(value, dict):  # layers
+        return ",".join(k if w == 1 else f"{k}:{w:g}" for k, w in value.items()) or "none"
+    if isinstance(value, tuple):  # pyramid
+        return ",".join(f"{s:g}:{n}" for s, n in value) or "none"
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def _output_flags(p: argparse.ArgumentParser):
     o = p.add_argument_group("output")
     o.add_argument(
         "--config", type=_path, help="start from a JSON config or sidecar written by an earlier run"
@@ -222,40 +188,11 @@ def _common(p: argparse.ArgumentParser):
         help="output image path (.png/.jpg); default: a new run folder in data/output/",
     )
     o.add_argument("--overwrite", action="store_true", help="allow --output to replace an existing file")
-    o.add_argument(
-        "--frame-every",
-        type=int,
-        help="keep a frame every N steps for the animation (default 0, or 5 with --animation)",
-    )
     o.add_argument("--animation", choices=("gif", "mp4"), help="also write the optimisation as an animation")
     o.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
 
 
-_CONFIG_FLAGS = (
-    "size",
-    "steps",
-    "pyramid",
-    "optimizer",
-    "learning_rate",
-    "lr_decay",
-    "tv_weight",
-    "pooling",
-    "seed",
-    "weights",
-    "content_weight",
-    "style_weight",
-    "content_layers",
-    "style_layers",
-    "init",
-    "style_scale",
-    "style_blend",
-    "preserve_color",
-    "frame_every",
-)
-
-
 def _config_from_args(args):
-    from nst_tf.config import Config
     from nst_tf.errors import ConfigError
 
     if args.config:
@@ -275,15 +212,16 @@ def _config_from_args(args):
                 raise ConfigError(
                     f"config {printable(args.config)} is nested too deeply to be a config — {fix}"
                 ) from None
-        config = Config.from_dict(data.get("config", data) if isinstance(data, dict) else data)
+        config = Config.from_dict(data.get("config", data) if isinstance(data, dict) else data).as_task(
+            args.command
+        )
     else:
-        from nst_tf.transfer import TASK_DEFAULTS, _config
-
-        config = _config(None, args.command, TASK_DEFAULTS[args.command], {})
-    changes = {k: getattr(args, k) for k in _CONFIG_FLAGS if getattr(args, k, None) is not None}
+        config = Config.for_task(args.command)
+    names = [f.name for f in dataclasses.fields(Config)]
+    changes = {k: getattr(args, k) for k in names if getattr(args, k, None) is not None}
     if args.animation and not changes.get("frame_every") and not config.frame_every:
         changes["frame_every"] = 5
-    return config.replace(task=args.command, **changes).validate()
+    return config.replace(**changes).validate()
 
 
 #: A sidecar is a few KiB; anything much larger is not a config (and is not read whole).

@@ -46,6 +46,29 @@ KNOWN_GOOD = {
 }
 
 
+#: How texture synthesis and content reconstruction differ from Config's (transfer) defaults:
+#: they start from noise at full size (no coarse stage), so they need more full-size steps. A whisper
+#: of TV (1e-5) removes the pixel noise that ReLU features cannot see (notebook 01).
+TASK_DEFAULTS = {
+    "transfer": {},
+    "texture": dict(
+        content_weight=0.0, content_layers={}, init="noise", tv_weight=0.0, pyramid=(), steps=100
+    ),
+    "reconstruct": dict(
+        style_weight=0.0, style_layers={}, init="noise", tv_weight=1e-5, pyramid=(), steps=100
+    ),
+}
+
+
+def _setting(default, help: str, *, choices=None, cli=TASKS, flag=None):
+    """A Config field with its one-line ``help``; ``cli``: the commands with a flag for it, named
+    ``--field-name`` unless ``flag`` (a name, or ``{command: name}``) says otherwise."""
+    metadata = {"help": help, "choices": choices, "cli": cli, "flag": flag}
+    if isinstance(default, dict):  # mutable: each Config gets its own copy
+        return field(default_factory=lambda: dict(default), metadata=metadata)
+    return field(default=default, metadata=metadata)
+
+
 @dataclass
 class Config:
     """All knobs of a style transfer, texture synthesis or content reconstruction.
@@ -63,27 +86,59 @@ class Config:
     statistics, raise ``steps`` (each full-size step at 512 px costs ~1.7 s).
     """
 
-    task: str = "transfer"
-    content_layers: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_CONTENT_LAYERS))
-    style_layers: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_STYLE_LAYERS))
-    content_weight: float = 1.0
-    style_weight: float = 10.0
-    tv_weight: float = 1e-4
-    optimizer: str = "lbfgs"
-    learning_rate: float | None = None
-    lr_decay: float = 1.0
-    steps: int = 10
-    pyramid: tuple[tuple[float, int], ...] = ((0.5, 20),)
-    init: str = "content"
-    size: int = 512
-    style_scale: float = 1.0
-    style_blend: tuple[float, ...] | None = None
-    preserve_color: str = "none"
-    pooling: str = "max"
-    activation: str = "relu"
-    seed: int = 0
-    frame_every: int = 0
-    weights: str | None = None
+    # Each field's help is its one-line comment and the CLI's --help text for its flag (nst_tf.cli
+    # builds the flags, choices and defaults from these fields); `cli` names the commands that have it.
+    task: str = _setting("transfer", "what to make: transfer, reconstruct or texture", choices=TASKS, cli=())
+    content_layers: dict[str, float] = _setting(
+        DEFAULT_CONTENT_LAYERS,
+        "content layer(s) and weights, e.g. block4_conv2 or block3_conv2:1,block4_conv2:2",
+        cli=("transfer", "reconstruct"), flag={"reconstruct": "--layer"},
+    )  # fmt: skip
+    style_layers: dict[str, float] = _setting(
+        DEFAULT_STYLE_LAYERS, "style layers and weights, e.g. block1_conv1,block2_conv1:0.5",
+        cli=("transfer", "texture"), flag={"texture": "--layers"},
+    )  # fmt: skip
+    content_weight: float = _setting(1.0, "weight of the content loss", cli=("transfer",))
+    style_weight: float = _setting(
+        10.0,
+        "weight of the style loss (higher = more stylised; 0.1-1000 is the useful range)",
+        cli=("transfer",),
+    )
+    tv_weight: float = _setting(1e-4, "total-variation weight: smooths high-frequency noise")
+    optimizer: str = _setting("lbfgs", "lbfgs (fastest), adam or sgd", choices=OPTIMIZERS)
+    learning_rate: float | None = _setting(
+        None, "learning rate for adam/sgd in pixel units (none: KNOWN_GOOD's, adam 4, sgd 2000)", flag="--lr"
+    )
+    lr_decay: float = _setting(
+        1.0, "learning-rate multiplier reached at the last step for adam/sgd (1 = constant)"
+    )
+    steps: int = _setting(10, "optimiser steps at full size, after the pyramid's coarse stages")
+    pyramid: tuple[tuple[float, int], ...] = _setting(
+        ((0.5, 20),), "coarse-to-fine (scale, steps) stages before full size: scale:steps,... or 'none'"
+    )
+    init: str = _setting("content", "starting image", choices=INITS, cli=("transfer",))
+    size: int = _setting(512, "long side of the result in pixels")
+    style_scale: float = _setting(
+        1.0, "style image size relative to the generated image (<1 = finer brush strokes)", cli=("transfer",)
+    )
+    style_blend: tuple[float, ...] | None = _setting(
+        None, "one weight per style image, e.g. 0.7 0.3 (none: equal)", cli=("transfer", "texture")
+    )
+    preserve_color: str = _setting(
+        "none", "keep the content's colours: luminance-only transfer, or the style recoloured (histogram)",
+        choices=COLOR_MODES, cli=("transfer",),
+    )  # fmt: skip
+    pooling: str = _setting("max", "VGG19 pooling", choices=POOLINGS)
+    activation: str = _setting(
+        "relu", "features from the ReLU outputs or the raw convolutions", choices=ACTIVATIONS, cli=()
+    )
+    seed: int = _setting(0, "random seed (noise start, Keras)")
+    frame_every: int = _setting(
+        0, "keep a frame every N steps for the animation (0 = none; 5 with --animation)"
+    )
+    weights: str | None = _setting(
+        None, "VGG19 weights .h5 file, or 'random' (none: resolved automatically, see README)"
+    )
 
     def __post_init__(self):
         for f in dataclasses.fields(self):  # NumPy scalars (np.int64(512)...) become Python numbers
@@ -231,8 +286,35 @@ class Config:
         return cls.from_dict(data)
 
     def replace(self, **changes) -> Config:
-        """A copy with some fields changed (``dataclasses.replace``)."""
-        return dataclasses.replace(self, **changes)
+        """A copy with some fields changed (``dataclasses.replace``); unknown names raise ConfigError."""
+        try:
+            return dataclasses.replace(self, **changes)
+        except TypeError as err:
+            raise ConfigError(f"{err}: see nst_tf.Config for the valid settings") from None
+
+    @classmethod
+    def for_task(cls, task: str, **overrides) -> Config:
+        """The settings for ``task``: Config's defaults, then ``TASK_DEFAULTS[task]``, then ``overrides``."""
+        if task not in TASKS:
+            raise ConfigError(f"unknown task {task!r}: use one of {TASKS}")
+        return cls(task=task).replace(**TASK_DEFAULTS[task]).replace(**overrides)
+
+    def changes(self) -> dict:
+        """The fields that differ from the defaults of this config's task."""
+        defaults = Config.for_task(self.task) if self.task in TASKS else Config()
+        return {
+            f.name: getattr(self, f.name)
+            for f in dataclasses.fields(self)
+            if getattr(self, f.name) != getattr(defaults, f.name)
+        }
+
+    def as_task(self, task: str) -> Config:
+        """These settings for ``task``: this config if it was made for ``task``, else what it changed
+        from its own task's defaults applied to ``task``'s (a transfer config given to
+        ``reconstruct_content`` keeps its size and seed but starts from noise, as reconstruction does)."""
+        if self.task == task:
+            return self
+        return Config.for_task(task, **{k: v for k, v in self.changes().items() if k != "task"})
 
     def stages(self) -> list[tuple[float, int]]:
         """The (scale, steps) stages actually run: the pyramid, then full size."""

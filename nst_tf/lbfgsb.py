@@ -106,7 +106,8 @@ def check_workspace(n: int, m: int, arrays: dict) -> None:
 
 
 def _direct(fun, x0, lower, upper, *, maxiter, maxfun, callback, maxcor, maxls):
-    """scipy's own L-BFGS-B driver loop (``scipy.optimize._lbfgsb_py``, scipy >= 1.15), minus the bounds loops."""
+    """scipy's own L-BFGS-B driver loop (``scipy.optimize._lbfgsb_py``, scipy >= 1.15), minus its bounds
+    conversion loops."""
     from scipy.optimize import _lbfgsb
 
     n, m = x0.size, maxcor
@@ -167,7 +168,8 @@ def bounded_quadratic(n: int, seed: int):
 
 
 def trace(drive, fun, x0, lower, upper, **options) -> tuple[int, list[np.ndarray]]:
-    """Run one driver (``_direct`` or ``_scipy``): (evaluations of ``fun``, the iterate after each iteration)."""
+    """Run one driver (``_direct`` or ``_scipy``): (evaluations of ``fun``, the iterate after each
+    iteration)."""
     calls, iterates = [], []
 
     def counted(x):

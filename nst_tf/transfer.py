@@ -428,29 +428,9 @@ def _initial(config: Config, previous, hw, content_img, style_imgs) -> np.ndarra
 
 
 # ----------------------------------------------------------------------------- API
-#: How texture synthesis and content reconstruction differ from Config's (transfer) defaults:
-#: they start from noise at full size (no coarse stage), so they need more full-size steps. A whisper
-#: of TV (1e-5) removes the pixel noise that ReLU features cannot see (notebook 01).
-TASK_DEFAULTS = {
-    "transfer": {},
-    "texture": dict(
-        content_weight=0.0, content_layers={}, init="noise", tv_weight=0.0, pyramid=(), steps=100
-    ),
-    "reconstruct": dict(
-        style_weight=0.0, style_layers={}, init="noise", tv_weight=1e-5, pyramid=(), steps=100
-    ),
-}
-
-
-def _config(config: Config | None, task: str, defaults: dict, overrides: dict) -> Config:
-    if config is None:
-        config = Config(task=task, **defaults)
-    else:
-        config = config.replace(task=task)
-    try:
-        return config.replace(**overrides)
-    except TypeError as err:
-        raise ConfigError(f"{err}: see nst_tf.Config for the valid settings") from None
+def _settings(config: Config | None, task: str, overrides: dict) -> Config:
+    """``config`` for ``task`` (``Config.as_task``; its task defaults when None), then ``overrides``."""
+    return (Config.for_task(task) if config is None else config.as_task(task)).replace(**overrides)
 
 
 def transfer_style(
@@ -460,7 +440,7 @@ def transfer_style(
 
     ``overrides`` are ``Config`` fields, e.g. ``style_weight=1e-1, size=256``.
     """
-    config = _config(config, "transfer", {}, overrides)
+    config = _settings(config, "transfer", overrides)
     styles = list(style) if isinstance(style, (list, tuple)) else [style]
     return run(config, content, styles, progress=progress, callback=callback)
 
@@ -469,7 +449,7 @@ def synthesize_texture(
     style, config: Config | None = None, *, progress=None, callback=None, **overrides
 ) -> Result:
     """A new image with the Gram statistics of ``style``, grown from noise (notebook 02)."""
-    config = _config(config, "texture", TASK_DEFAULTS["texture"], overrides)
+    config = _settings(config, "texture", overrides)
     styles = list(style) if isinstance(style, (list, tuple)) else [style]
     return run(config, None, styles, progress=progress, callback=callback)
 
@@ -479,8 +459,5 @@ def reconstruct_content(
 ) -> Result:
     """Find an image whose ``layer`` features match ``content``'s, starting from noise (notebook 01)."""
     layers = {layer: 1.0} if isinstance(layer, str) else dict(layer)
-    defaults = dict(TASK_DEFAULTS["reconstruct"], content_layers=layers)
-    if config is not None:
-        overrides = {"content_layers": layers, **overrides}
-    config = _config(config, "reconstruct", defaults, overrides)
+    config = _settings(config, "reconstruct", {"content_layers": layers, **overrides})
     return run(config, content, (), progress=progress, callback=callback)

@@ -44,3 +44,107 @@ def test_unknown_keys_in_a_sidecar_are_named():
 
 def test_stages_put_the_pyramid_before_full_size():
     assert Config(steps=7, pyramid=((0.5, 3), (0.75, 0))).stages() == [(0.5, 3), (1.0, 7)]
+
+
+# ----------------------------------------------------------------------------- one source of settings (#12.5)
+def test_for_task_applies_the_task_defaults_then_the_overrides():
+    from nst_tf.config import TASK_DEFAULTS
+
+    assert Config.for_task("transfer") == Config()
+    texture = Config.for_task("texture", size=128)
+    assert texture.task == "texture" and texture.size == 128
+    for name, value in TASK_DEFAULTS["texture"].items():
+        assert getattr(texture, name) == value
+    reconstruct = Config.for_task("reconstruct", steps=7)
+    assert (reconstruct.init, reconstruct.style_weight, reconstruct.tv_weight) == ("noise", 0.0, 1e-5)
+    assert reconstruct.steps == 7 and reconstruct.pyramid == ()
+    with pytest.raises(ConfigError, match="unknown task"):
+        Config.for_task("painting")
+    with pytest.raises(ConfigError, match="stpes.*valid settings"):
+        Config.for_task("texture", stpes=5)
+
+
+def test_a_config_for_another_task_keeps_its_changes_and_takes_the_tasks_defaults():
+    mine = Config(size=96, seed=3, style_weight=50.0)
+    texture = mine.as_task("texture")
+    assert (texture.task, texture.size, texture.seed, texture.style_weight) == ("texture", 96, 3, 50.0)
+    assert (texture.init, texture.pyramid, texture.steps) == ("noise", (), 100)
+    assert mine.changes() == {"size": 96, "seed": 3, "style_weight": 50.0}
+    made_for_it = Config.for_task("reconstruct", init="content")
+    assert made_for_it.as_task("reconstruct") is made_for_it  # nothing re-based
+
+
+def test_reconstruct_content_no_longer_ignores_the_task_defaults_of_a_given_config(monkeypatch):
+    from nst_tf import transfer
+
+    monkeypatch.setattr(transfer, "run", lambda config, *args, **kwargs: config)  # what would run
+    config = transfer.reconstruct_content("chelsea", "block2_conv1", config=Config(size=64, seed=3))
+    assert (config.task, config.init, config.style_weight, config.pyramid) == (
+        "reconstruct",
+        "noise",
+        0.0,
+        (),
+    )
+    assert (config.size, config.seed, config.content_layers) == (64, 3, {"block2_conv1": 1.0})
+    assert transfer.reconstruct_content("chelsea") == Config.for_task("reconstruct")
+    texture = transfer.synthesize_texture("brick", config=Config(steps=5), tv_weight=1e-6)
+    assert (texture.task, texture.steps, texture.tv_weight, texture.content_weight) == (
+        "texture",
+        5,
+        1e-6,
+        0.0,
+    )
+
+
+def _settings_actions(parser, command):
+    sub = next(a for a in parser._actions if a.dest == "command").choices[command]
+    group = next(g for g in sub._action_groups if g.title.startswith("settings"))
+    return {a.dest: a for a in group._group_actions}
+
+
+@pytest.mark.parametrize("command", ["transfer", "texture", "reconstruct"])
+def test_cli_flags_choices_and_defaults_come_from_config(command, capsys):
+    import dataclasses
+
+    from nst_tf import cli
+
+    parser = cli.build_parser()
+    actions = _settings_actions(parser, command)
+    fields = {f.name: f for f in dataclasses.fields(Config)}
+    assert set(actions) == {name for name, f in fields.items() if command in f.metadata["cli"]}
+    defaults = Config.for_task(command)
+    for name, action in actions.items():
+        help_text = fields[name].metadata["help"]
+        assert help_text and "\n" not in help_text and action.help.startswith(help_text)
+        assert action.choices == fields[name].metadata["choices"]
+        if getattr(defaults, name) is not None:
+            assert f"(default {cli._show_default(getattr(defaults, name))})" in action.help
+    assert ("(default 10)" if command == "transfer" else "(default 100)") in actions["steps"].help
+    args = parser.parse_args([command])
+    assert cli._config_from_args(args) == defaults  # no flags: exactly the task's defaults
+    args = parser.parse_args([command, "--size", "96", "--pyramid", "0.5:3", "--seed", "4"])
+    assert cli._config_from_args(args) == Config.for_task(command, size=96, pyramid=((0.5, 3),), seed=4)
+
+
+def test_every_config_field_has_a_one_line_help():
+    import dataclasses
+
+    for f in dataclasses.fields(Config):
+        assert 10 < len(f.metadata["help"]) < 100 and "\n" not in f.metadata["help"], f.name
+
+
+def test_cli_imports_no_private_names_from_the_package():
+    import ast
+    from pathlib import Path
+
+    from nst_tf import cli
+
+    tree = ast.parse(Path(cli.__file__).read_text())
+    private = [
+        (node.module, alias.name)
+        for node in ast.walk(tree)
+        if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("nst_tf")
+        for alias in node.names
+        if alias.name.startswith("_")
+    ]
+    assert private == []
