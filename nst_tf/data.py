@@ -264,14 +264,17 @@ def resolve_image(name_or_path, kind: str | None = None, *, allow_download: bool
     if isinstance(name_or_path, os.PathLike) or (
         isinstance(name_or_path, str) and ("/" in name_or_path or os.sep in name_or_path)
     ):
-        path = Path(os.fspath(name_or_path)).expanduser()
+        path = files.user_path(name_or_path)
         if path.is_file():
             return path
-        what = "it is a directory" if path.is_dir() else "no such file"
-        raise ImageError(
-            f"cannot read image '{os.fspath(name_or_path)}': {what} "
-            f"(working directory: {os.getcwd()}) — check the path"
-        )
+        if path.is_dir():
+            raise ImageError(
+                f"cannot read image '{files.printable(os.fspath(name_or_path))}': it is a directory "
+                f"(working directory: {files.printable(os.getcwd())}) — pass an image file"
+            )
+        # a FIFO, device, broken link or unreadable path: say which (never "no such file" for a FIFO)
+        files.check_input(path, what="image", error=ImageError, fix="pass an image file")
+        return path
     if not isinstance(name_or_path, str) or not name_or_path.strip():
         raise ImageError(
             f"no image named {name_or_path!r}: pass a file path or an image name such as 'chelsea'"

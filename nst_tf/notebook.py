@@ -143,7 +143,9 @@ def freeze(path: Path = ANSWERS_FILE) -> dict:
         value = np.asarray(_reference(exercise)(*_inputs(exercise)), dtype=np.float64)
         values = [float(f"{v:.8g}") for v in value.ravel()]  # float32 precision is all there is
         answers[exercise] = {"shape": list(value.shape), "values": values}
-    path.write_text(json.dumps(answers, indent=1) + "\n")
+    from nst_tf.files import write_text
+
+    write_text(path, json.dumps(answers, indent=1) + "\n")
     return answers
 
 
