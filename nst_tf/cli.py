@@ -365,6 +365,13 @@ def _rescue(result, out: Path, anim: Path | None, err: Exception):
     raise OutputError(f"{err}; the result was saved to {path} instead") from None
 
 
+def _one_line_warning(message, category, filename, lineno, file=None, line=None):
+    """Warnings on the command line: one escaped line, no source location."""
+    from nst_tf.files import printable
+
+    print(f"warning: {printable(message)}", file=file or sys.stderr)
+
+
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     from nst_tf.errors import NSTError
@@ -372,6 +379,8 @@ def main(argv=None) -> int:
 
     _received.clear()
     previous = _set_handlers(_on_stop_signal)
+    show = warnings.showwarning
+    warnings.showwarning = _one_line_warning
     try:
         return _run(args)
     except NSTError as err:
@@ -387,6 +396,7 @@ def main(argv=None) -> int:
         return status
     finally:
         _restore(previous)
+        warnings.showwarning = show
 
 
 def _run(args) -> int:

@@ -163,6 +163,10 @@ def _describe_input(src) -> dict:
             return {"name": str(src), "path": str(path), "sha256": digest}
         except (OSError, ImageError):
             return {"name": str(src)}
+    if isinstance(src, (bytes, bytearray, memoryview)):  # encoded image bytes (issue #13.10)
+        return {"bytes": len(bytes(src)), "sha256": hashlib.sha256(bytes(src)).hexdigest()[:12]}
+    if hasattr(src, "read"):  # a file object, already read by _load
+        return {"file": printable(getattr(src, "name", type(src).__name__))}
     arr = np.asarray(src)
     return {"array": list(arr.shape), "sha256": hashlib.sha256(arr.tobytes()).hexdigest()[:12]}
 
