@@ -99,6 +99,13 @@ def _features(layer: str, name: str = "chelsea", size: int = 32):
     return extractor(images.preprocess(data.load(name, size)[:20, :32]))[layer]
 
 
+def _pixels(name: str, size: int = 32):
+    """(16, 24, 3) float32 RGB 0-255: the top-left crop of a bundled image at ``size`` px."""
+    from nst_tf import data
+
+    return data.load(name, size)[:16, :24]
+
+
 #: exercise id -> (the nst_tf function the student rewrites, builder of its frozen inputs).
 #: Adding an exercise: one line here, then ``python -m nst_tf.notebook --freeze``.
 EXERCISES = {
@@ -109,6 +116,8 @@ EXERCISES = {
         "losses.style_layer_loss",
         lambda: (_features("block1_conv1"), _reference("02.4")(_features("block1_conv1", "gravel"))),
     ),
+    "03.5": ("losses.mean_square", lambda: (_features("block3_conv1", "astronaut"),)),
+    "04.7": ("color.match_color", lambda: (_pixels("astronaut"), _pixels("chelsea"))),
 }
 
 

@@ -341,7 +341,10 @@ def _run_keras(objective, x0, steps, state, bar, start, *, optimizer, learning_r
 
     from nst_tf.config import KNOWN_GOOD
 
-    lr = learning_rate if learning_rate is not None else KNOWN_GOOD[optimizer]["learning_rate"]
+    lr = learning_rate
+    if lr is None:  # SGD's step is lr x gradient, and a mean's gradient shrinks with the pixel count
+        good, pixels = KNOWN_GOOD[optimizer], x0.shape[1] * x0.shape[2]
+        lr = good["learning_rate"] if optimizer == "adam" else good["lr_per_pixel"] * pixels
     if lr_decay != 1.0:
         lr = keras.optimizers.schedules.ExponentialDecay(lr, decay_steps=steps, decay_rate=lr_decay)
     # Adam's epsilon must be far below the gradient: the losses are means over pixels, so a pixel's

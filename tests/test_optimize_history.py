@@ -73,3 +73,23 @@ def test_transfer_timings_report_each_stages_first_step(content_small, style_sma
     assert len(stages) == 2
     for stage in stages:
         assert 0 < stage["first_step_s"] <= stage["optimise_s"]
+
+
+@pytest.mark.parametrize("side", [8, 16])
+def test_sgd_default_learning_rate_grows_with_the_pixel_count(side, rng):
+    """KNOWN_GOOD's SGD rate is per pixel: on a mean over pixels the first step moves every pixel by the
+    same fraction of its distance to the target at any size (a fixed rate would move it 4x less at 2x)."""
+    from nst_tf.config import KNOWN_GOOD
+
+    target = tf.constant(rng.uniform(-20, 20, (1, side, side, 3)).astype(np.float32))  # no clipping
+
+    def objective(x):  # one value per image; the gradient of a pixel is 2 (x - t) / (3 * side**2)
+        loss = tf.reduce_mean(tf.square(x - target), axis=[1, 2, 3])
+        return loss, {"content": loss}
+
+    x0 = np.zeros((1, side, side, 3), np.float32)
+    seen = []
+    optimize(objective, x0, steps=1, optimizer="sgd", progress=False, callback=lambda s, f, x: seen.append(x))
+    moved = seen[0] - x0
+    expected = KNOWN_GOOD["sgd"]["lr_per_pixel"] * 2 / 3 * (target.numpy() - x0)
+    np.testing.assert_allclose(moved, expected, rtol=1e-4, atol=1e-3)
