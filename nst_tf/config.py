@@ -14,6 +14,7 @@ import numbers
 import os
 from dataclasses import dataclass, field
 
+from nst_tf import files
 from nst_tf.errors import ConfigError
 from nst_tf.vgg19 import ACTIVATIONS, POOLINGS, check_layers
 
@@ -237,13 +238,13 @@ class Config:
             if sum(self.style_blend) <= 0:
                 raise ConfigError("style_blend weights sum to 0: give at least one positive weight")
         if self.weights is not None and self.weights != "random":
-            if not isinstance(self.weights, (str, os.PathLike)) or not os.path.isfile(
+            fix = "pass a VGG19 .h5 file, 'random' (untrained control), or nothing (resolved automatically)"
+            if not isinstance(self.weights, (str, os.PathLike)) or not os.path.lexists(
                 os.path.expanduser(self.weights)
             ):
-                raise ConfigError(
-                    f"weights file {self.weights!r} does not exist: pass a VGG19 .h5 file, "
-                    "'random' (untrained control), or nothing (resolved automatically)"
-                )
+                raise ConfigError(f"weights file {_show(self.weights)} does not exist: {fix}")
+            # a device, FIFO or folder: say what it is (checked without reading or blocking)
+            files.check_input(files.user_path(self.weights), what="weights file", error=ConfigError, fix=fix)
         return self
 
     # ---------------------------------------------------------------- JSON

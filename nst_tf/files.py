@@ -206,7 +206,7 @@ def _article(what: str) -> str:
 _TEMP_TRIES = 8
 
 
-def _create_temp(final: Path) -> tuple[Path, int]:
+def _create_temp(final: Path, error: type[NSTError] = OutputError) -> tuple[Path, int]:
     """Create a new empty hidden sibling of ``final`` exclusively; never follows a symlink."""
     flags = os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
     last = None
@@ -217,7 +217,7 @@ def _create_temp(final: Path) -> tuple[Path, int]:
             return tmp, os.open(tmp, flags, 0o666)
         except FileExistsError as err:  # taken: someone else's file or a planted symlink; never touch it
             last = err
-    raise OutputError(
+    raise error(
         f"cannot write '{printable(final)}': {_TEMP_TRIES} fresh temporary names in its folder were all "
         "taken — check who else writes there"
     ) from last
@@ -264,14 +264,14 @@ def write_files(
         for path, write in writers.items():
             final = current = user_path(path)
             final.parent.mkdir(parents=True, exist_ok=True)
-            tmp, fd = _create_temp(final)
+            tmp, fd = _create_temp(final, error)
             staged.append((tmp, final))
             with _open_temp(tmp, fd) as fh:
                 write(fh)
                 fh.flush()
                 os.fsync(fh.fileno())
             if not stat.S_ISREG(os.lstat(tmp).st_mode):  # swapped while a library wrote by name
-                raise OutputError(f"cannot write '{printable(final)}': its temporary file was replaced")
+                raise error(f"cannot write '{printable(final)}': its temporary file was replaced")
         if not overwrite:
             for _, final in staged:
                 if os.path.lexists(final):
