@@ -431,14 +431,21 @@ def _target_size(h: int, w: int, long_side, size) -> tuple[int, int]:
     """Output (height, width) for a resize request."""
     if size is not None:
         return int(size[0]), int(size[1])
+    return scaled_size((h, w), long_side)
+
+
+def scaled_size(shape, long_side: int) -> tuple[int, int]:
+    """(height, width) of an image of ``shape`` (H, W, ...) scaled so its long side is ``long_side``.
+
+    The one rule every "scale to a long side" in nst_tf uses (loading, resizing, each
+    coarse-to-fine stage, style images, memory estimates): the long side exactly, the short
+    side rounded half up (not Python's round-half-even: 1024x513 at 512 gives 512x257), at
+    least one pixel.
+    """
+    h, w = int(shape[0]), int(shape[1])
     scale = long_side / max(h, w)
-    # round half up (not Python's round-half-even), at least one pixel
-    nh = max(1, math.floor(h * scale + 0.5))
-    nw = max(1, math.floor(w * scale + 0.5))
-    if h >= w:
-        nh = int(long_side)
-    else:
-        nw = int(long_side)
+    nh = int(long_side) if h >= w else max(1, math.floor(h * scale + 0.5))
+    nw = int(long_side) if w > h else max(1, math.floor(w * scale + 0.5))
     return nh, nw
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 
 from nst_tf.errors import ConfigError
+from nst_tf.images import scaled_size
 from nst_tf.vgg19 import CHANNELS, CONV_LAYERS, STRIDE, deepest
 
 #: Live float32 copies per activation during forward + backward. Measured (benchmarks/, session 3):
@@ -87,8 +88,7 @@ def largest_side(hw, layers, budget: float, batch: int = 1) -> int:
     long = max(h, w)
 
     def fits(side):
-        scale = side / long
-        return estimate_bytes((max(1, round(h * scale)), max(1, round(w * scale))), layers, batch) <= budget
+        return estimate_bytes(scaled_size((h, w), side), layers, batch) <= budget
 
     lo, hi = 0, max(long, 1)
     while fits(hi):  # the image itself may be smaller than what fits

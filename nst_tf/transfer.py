@@ -13,6 +13,7 @@ pyramid (then ``transfer_style``).
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import math
@@ -33,13 +34,16 @@ from nst_tf.animation import animation_writer
 from nst_tf.config import Config
 from nst_tf.errors import ConfigError, ImageError
 from nst_tf.files import atomic_write, printable, user_path, write_files
-from nst_tf.images import deprocess, image_writer, load_image, preprocess, resize_image
+from nst_tf.images import deprocess, image_writer, load_image, preprocess, resize_image, scaled_size
 from nst_tf.losses import gram_matrix
 from nst_tf.models import build_extractor, get_weights
 from nst_tf.optimize import History, make_objective, optimize
 from nst_tf.vgg19 import CONV_LAYERS, min_input_side
 
-__all__ = ["Result", "transfer_style", "synthesize_texture", "reconstruct_content", "run"]
+__all__ = [
+    "Inputs", "Plan", "Progress", "Result", "load_inputs", "make_result", "optimise_stages", "plan_run",
+    "prepare_colours", "reconstruct_content", "run", "stage_objective", "synthesize_texture", "transfer_style",
+]  # fmt: skip
 
 
 @dataclass
@@ -186,120 +190,203 @@ def _label(src) -> str:
     return f"image array of shape {tuple(np.shape(src))}"
 
 
-def _scaled_size(shape, long_side: int) -> tuple[int, int]:
-    h, w = shape[:2]
-    scale = long_side / max(h, w)
-    return max(1, round(h * scale)), max(1, round(w * scale))
+# ----------------------------------------------------------------------------- the pipeline
+# ``run`` reads as the pipeline: load the inputs, plan the stages, build the network, optimise stage
+# by stage (each stage builds its objective from targets at its own size), then make the Result.
+# Each step is a public function that tests and notebooks can call on their own.
+@dataclass
+class Inputs:
+    """A run's images (float32 RGB, 0-255, at their own size) and what the sidecar records about them."""
+
+    content: np.ndarray | None
+    styles: list[np.ndarray]
+    blend: np.ndarray  #: one weight per style image, summing to 1
+    described: dict  #: the sidecar's "inputs": names, paths, hashes
+    label: str  #: how messages name the image that sets the output's shape
+    content_colour: np.ndarray | None = None  #: the content before ``preserve_color="luminance"``
+
+    @property
+    def reference(self) -> np.ndarray:
+        """The image whose aspect ratio the result takes: the content, else the first style."""
+        return self.content if self.content is not None else self.styles[0]
 
 
-# ----------------------------------------------------------------------------- core
-def run(config: Config, content=None, styles=(), *, progress: bool | None = None, callback=None) -> Result:
-    """Run ``config`` on a content image and/or style images (already loaded or by name)."""
-    config.validate()
-    t0 = time.perf_counter()
-    keras_seed(config.seed)
+def load_inputs(config: Config, content=None, styles=()) -> Inputs:
+    """Check that ``config`` has the images it needs, then load them (names, paths, arrays...)."""
     styles = list(styles)
-    uses_content = config.task != "texture" and config.content_weight > 0
-    uses_style = config.task != "reconstruct" and config.style_weight > 0
-    if uses_content and content is None:
+    if _uses_content(config) and content is None:
         raise ConfigError("this run needs a content image: pass one (CLI: --content NAME_OR_PATH)")
-    if uses_style and not styles:
+    if _uses_style(config) and not styles:
         raise ConfigError("this run needs a style image: pass one (CLI: --style NAME_OR_PATH)")
     if content is None and not styles:
         raise ConfigError("no images given: pass a content and/or a style image")
     blend = _blend_weights(config, len(styles))  # before loading anything
-    content_img = _load(content) if content is not None else None
-    style_imgs = [_load(s) for s in styles]
-    inputs = {}
+    described = {}
     if content is not None:
-        inputs["content"] = _describe_input(content)
+        described["content"] = _describe_input(content)
     if styles:
-        inputs["styles"] = [_describe_input(s) for s in styles]
+        described["styles"] = [_describe_input(s) for s in styles]
+    return Inputs(
+        content=_load(content) if content is not None else None,
+        styles=[_load(s) for s in styles],
+        blend=blend,
+        described=described,
+        label=_label(content if content is not None else styles[0]),
+    )
 
-    reference = content_img if content_img is not None else style_imgs[0]
-    full_hw = _scaled_size(reference.shape, config.size)
-    content_layers = dict(config.content_layers) if uses_content else {}
-    style_layers = dict(config.style_layers) if uses_style else {}
-    layers = list(content_layers) + [k for k in style_layers if k not in content_layers]
-    if not layers:
+
+def _uses_content(config: Config) -> bool:
+    return config.task != "texture" and config.content_weight > 0
+
+
+def _uses_style(config: Config) -> bool:
+    return config.task != "reconstruct" and config.style_weight > 0
+
+
+@dataclass
+class Plan:
+    """What a run will compute, checked before any work: its layers and its stages' sizes."""
+
+    content_layers: dict
+    style_layers: dict
+    min_side: int  #: the shortest image side the deepest layer needs
+    full_hw: tuple[int, int]
+    stages: list[tuple[tuple[int, int], int]]  #: (height, width) and steps, coarse to fine
+
+    @property
+    def layers(self) -> list[str]:
+        return list(self.content_layers) + [k for k in self.style_layers if k not in self.content_layers]
+
+
+def plan_run(config: Config, inputs: Inputs) -> Plan:
+    """The layers and the (size, steps) stages of a run; refuses too-small or too-large images."""
+    content_layers = dict(config.content_layers) if _uses_content(config) else {}
+    style_layers = dict(config.style_layers) if _uses_style(config) else {}
+    shape = inputs.reference.shape
+    full_hw = scaled_size(shape, config.size)
+    plan = Plan(content_layers, style_layers, 0, full_hw, [])
+    if not plan.layers:
         raise ConfigError("nothing to optimise: give a positive content_weight or style_weight")
-    min_side = min_input_side(layers)
-    if min(full_hw) < min_side:
+    plan.min_side = min_input_side(plan.layers)
+    if min(full_hw) < plan.min_side:
         needed = config.size
-        while min(_scaled_size(reference.shape, needed)) < min_side:
+        while min(scaled_size(shape, needed)) < plan.min_side:
             needed += 1
         raise ConfigError(
-            f"{_label(content if content is not None else styles[0])} would be {full_hw[1]}x{full_hw[0]} px "
-            f"(WxH) at size={config.size}, too small for layer(s) up to {max(layers, key=CONV_LAYERS.index)}, "
-            f"which need a short side of at least {min_side} px: use size >= {needed} (CLI --size) "
-            "or shallower layers"
+            f"{inputs.label} would be {full_hw[1]}x{full_hw[0]} px (WxH) at size={config.size}, too small "
+            f"for layer(s) up to {max(plan.layers, key=CONV_LAYERS.index)}, which need a short side of at "
+            f"least {plan.min_side} px: use size >= {needed} (CLI --size) or shallower layers"
         )
-    resources.check_memory(full_hw, layers)
-    if style_layers:
-        for img in style_imgs:
-            resources.check_memory(
-                _style_hw(img.shape, max(full_hw) * config.style_scale, min_side),
-                list(style_layers),
-                fix=f"lower style_scale (CLI --style-scale) below {config.style_scale:g} so that the style "
-                "image is at most {side} px on its long side",
-            )
+    resources.check_memory(full_hw, plan.layers)
+    for img in inputs.styles if style_layers else ():
+        resources.check_memory(
+            _style_hw(img.shape, max(full_hw) * config.style_scale, plan.min_side),
+            list(style_layers),
+            fix=f"lower style_scale (CLI --style-scale) below {config.style_scale:g} so that the style "
+            "image is at most {side} px on its long side",
+        )
+    for scale, steps in config.stages():  # coarse stages too small for the layers are skipped
+        hw = scaled_size(shape, round(config.size * scale)) if scale < 1 else full_hw
+        if min(hw) >= plan.min_side:
+            plan.stages.append((hw, steps))
+    return plan
 
-    # colour preservation works on the inputs (histogram) or on luminance (see nst_tf.color)
-    if config.preserve_color == "histogram" and content_img is not None:
-        style_imgs = [color.match_color(s, content_img) for s in style_imgs]
-    if config.preserve_color == "luminance" and content_img is not None:
-        content_full = content_img
-        style_imgs = [color.to_luminance(s, content_img) for s in style_imgs]
-        content_img = color.to_luminance(content_img)
 
-    extractor = build_extractor(
-        layers, pooling=config.pooling, activation=config.activation, weights=config.weights
+def prepare_colours(config: Config, inputs: Inputs) -> Inputs:
+    """Colour preservation on the inputs: style recoloured (histogram) or luminance only (nst_tf.color)."""
+    if inputs.content is None or config.preserve_color == "none":
+        return inputs
+    if config.preserve_color == "histogram":
+        return dataclasses.replace(
+            inputs, styles=[color.match_color(s, inputs.content) for s in inputs.styles]
+        )
+    return dataclasses.replace(
+        inputs,
+        content=color.to_luminance(inputs.content),
+        styles=[color.to_luminance(s, inputs.content) for s in inputs.styles],
+        content_colour=inputs.content,
     )
-    _, weights_info = get_weights(config.weights)  # the same cache entry the extractor was built from
-    # targets through one compiled function: its first call at a new size costs ~0.8 s less than an
-    # eager call (measured at 512 px), and every stage needs one or two new sizes
+
+
+def stage_objective(config: Config, plan: Plan, inputs: Inputs, extractor, hw, features=None):
+    """The loss at size ``hw`` (height, width): targets computed once at that size, then the objective.
+
+    ``features`` is the extractor as a compiled function (``run`` passes one that every stage shares:
+    its first call at a new size costs ~0.8 s less than an eager call at 512 px).
+    """
+    features = features or (lambda batch: extractor(batch, training=False))
+    c_targets = s_targets = None
+    if plan.content_layers:
+        feats = features(preprocess(resize_image(inputs.content, size=hw)))
+        c_targets = {k: feats[k].numpy() for k in plan.content_layers}
+    if plan.style_layers:
+        long_side = max(hw) * config.style_scale
+        s_targets = _style_targets(
+            features, inputs.styles, inputs.blend, plan.style_layers, long_side, plan.min_side
+        )
+    return make_objective(
+        extractor,
+        content_targets=c_targets,
+        style_targets=s_targets,
+        content_layers=plan.content_layers,
+        style_layers=plan.style_layers,
+        content_weight=config.content_weight,
+        style_weight=config.style_weight,
+        tv_weight=config.tv_weight,
+    )
+
+
+@dataclass
+class Progress:
+    """The stages run so far, joined: history, frames, timings and the latest image."""
+
+    history: History = field(default_factory=History)
+    frames: list = field(default_factory=list)
+    stages: list = field(default_factory=list)  #: per-stage timings (the sidecar's "timings.stages")
+    image: np.ndarray | None = None  #: the latest stage's best image (preprocessed batch)
+    stopped: str = "completed"
+    final_losses: dict = field(default_factory=dict)
+    driver: str = ""
+    steps: int = 0
+    evaluations: int = 0
+    seconds: float = 0.0
+
+    def add(self, result, hw, targets_s: float, full_hw):
+        """Append one stage's ``OptimizeResult`` (frames resized to the final size)."""
+        self.history.extend(result.history, self.steps, self.seconds, self.evaluations)
+        self.frames += [f if f.shape[:2] == full_hw else _to_size(f, full_hw) for f in result.frames]
+        self.steps += len(result.history.step)
+        self.evaluations += result.evaluations
+        self.seconds += result.seconds + targets_s
+        self.stages.append(
+            {
+                "size": [hw[1], hw[0]],
+                "steps": len(result.history.step),
+                "evaluations": result.evaluations,
+                "targets_s": round(targets_s, 3),
+                "optimise_s": round(result.seconds, 3),
+                "first_step_s": None if result.first_step_s is None else round(result.first_step_s, 3),
+                "s_per_evaluation": round(result.seconds / max(1, result.evaluations), 4),
+            }
+        )
+        self.image, self.stopped, self.driver = result.image, result.stopped, result.driver
+        self.final_losses = {k: v[-1] for k, v in result.history.terms.items()} | {"total": result.loss}
+
+
+def optimise_stages(config: Config, plan: Plan, inputs: Inputs, extractor, *, progress=None, callback=None):
+    """Run the plan's stages coarse to fine, each starting from the previous one's image."""
     features = tf.function(lambda batch: extractor(batch, training=False), reduce_retracing=True)
-    history, frames = History(), []
-    stage_timings = []
-    x = None
-    stopped = "completed"
-    steps_done = evals_done = 0
-    elapsed = 0.0
-    stages = [
-        (s, n)
-        for s, n in config.stages()
-        if min(_scaled_size(reference.shape, round(config.size * s))) >= min_side
-    ]
-    final_terms = {}
-    for scale, steps in stages:
-        hw = _scaled_size(reference.shape, round(config.size * scale)) if scale < 1 else full_hw
+    done = Progress()
+    for hw, steps in plan.stages:
         try:
             t_targets = time.perf_counter()
-            c_targets = s_targets = None
-            if content_layers:
-                c_in = preprocess(resize_image(content_img, size=hw))
-                feats = features(c_in)
-                c_targets = {k: feats[k].numpy() for k in content_layers}
-            if style_layers:
-                s_targets = _style_targets(
-                    features, style_imgs, blend, style_layers, max(hw) * config.style_scale, min_side
-                )
+            objective = stage_objective(config, plan, inputs, extractor, hw, features)
             targets_s = time.perf_counter() - t_targets
-            x0 = _initial(config, x, hw, content_img, style_imgs)
-            objective = make_objective(
-                extractor,
-                content_targets=c_targets,
-                style_targets=s_targets,
-                content_layers=content_layers,
-                style_layers=style_layers,
-                content_weight=config.content_weight,
-                style_weight=config.style_weight,
-                tv_weight=config.tv_weight,
-            )
+            x0 = _initial(config, done.image, hw, inputs.content, inputs.styles)
         except KeyboardInterrupt:
-            if x is None:  # no stage finished: nothing to return
+            if done.image is None:  # no stage finished: nothing to return
                 raise
-            stopped = "interrupted"  # between stages: keep the previous stage's image
+            done.stopped = "interrupted"  # between stages: keep the previous stage's image
             break
         result = optimize(
             objective,
@@ -313,51 +400,52 @@ def run(config: Config, content=None, styles=(), *, progress: bool | None = None
             desc=f"{config.task} {hw[1]}x{hw[0]}",
             callback=callback,
         )
-        history.extend(result.history, steps_done, elapsed, evals_done)
-        frames += [f if f.shape[:2] == full_hw else _to_size(f, full_hw) for f in result.frames]
-        steps_done += len(result.history.step)
-        evals_done += result.evaluations
-        elapsed += result.seconds + targets_s
-        stage_timings.append(
-            {
-                "size": [hw[1], hw[0]],
-                "steps": len(result.history.step),
-                "evaluations": result.evaluations,
-                "targets_s": round(targets_s, 3),
-                "optimise_s": round(result.seconds, 3),
-                "first_step_s": None if result.first_step_s is None else round(result.first_step_s, 3),
-                "s_per_evaluation": round(result.seconds / max(1, result.evaluations), 4),
-            }
-        )
-        x = result.image
-        final_terms = {k: v[-1] for k, v in result.history.terms.items()}
-        final_terms["total"] = result.loss
-        if result.stopped != "completed":
-            stopped = result.stopped
+        done.add(result, hw, targets_s, plan.full_hw)
+        if done.stopped != "completed":
             break
+    return done
 
-    if stopped != "completed":
-        warnings.warn(stop_message(stopped, steps_done, config), RuntimeWarning, stacklevel=3)
-    image = deprocess(x)
-    if config.preserve_color == "luminance" and content is not None:
-        image = color.combine_luminance(image, resize_image(content_full, size=image.shape[:2]))
+
+def make_result(config: Config, inputs: Inputs, done: Progress, weights: dict, started: float) -> Result:
+    """The Result of a finished (or stopped) run: the image as uint8, with everything the sidecar records."""
+    if done.stopped != "completed":
+        warnings.warn(stop_message(done.stopped, done.steps, config), RuntimeWarning, stacklevel=4)
+    image = deprocess(done.image)
+    if inputs.content_colour is not None:  # luminance transfer: put the content's colours back
+        image = color.combine_luminance(image, resize_image(inputs.content_colour, size=image.shape[:2]))
     timings = {
-        "total_s": round(time.perf_counter() - t0, 3),
-        "optimise_s": round(sum(s["optimise_s"] for s in stage_timings), 3),
-        "stages": stage_timings,
+        "total_s": round(time.perf_counter() - started, 3),
+        "optimise_s": round(sum(s["optimise_s"] for s in done.stages), 3),
+        "stages": done.stages,
     }
     return Result(
         image=np.clip(np.round(image), 0, 255).astype(np.uint8),
-        history=history,
+        history=done.history,
         config=config,
         timings=timings,
-        frames=frames,
-        stopped=stopped,
-        weights=weights_info,
-        inputs=inputs,
-        final_losses=final_terms,
-        driver=result.driver,
+        frames=done.frames,
+        stopped=done.stopped,
+        weights=weights,
+        inputs=inputs.described,
+        final_losses=done.final_losses,
+        driver=done.driver,
     )
+
+
+def run(config: Config, content=None, styles=(), *, progress: bool | None = None, callback=None) -> Result:
+    """Run ``config`` on a content image and/or style images (already loaded or by name)."""
+    config.validate()
+    started = time.perf_counter()
+    keras_seed(config.seed)
+    inputs = load_inputs(config, content, styles)
+    plan = plan_run(config, inputs)  # every check before any work
+    inputs = prepare_colours(config, inputs)
+    extractor = build_extractor(
+        plan.layers, pooling=config.pooling, activation=config.activation, weights=config.weights
+    )
+    _, weights = get_weights(config.weights)  # the same cache entry the extractor was built from
+    done = optimise_stages(config, plan, inputs, extractor, progress=progress, callback=callback)
+    return make_result(config, inputs, done, weights, started)
 
 
 def stop_message(stopped: str, step: int, config: Config) -> str:
@@ -403,9 +491,9 @@ def _style_targets(features, style_imgs, blend, style_layers, long_side, min_sid
 def _style_hw(shape, long_side, min_side) -> tuple[int, int]:
     """Size of a style image with ``long_side`` px, enlarged until its short side is >= ``min_side``."""
     side = max(min_side, int(round(long_side)))
-    while min(_scaled_size(shape, side)) < min_side:  # elongated style: enlarge until the layers fit
+    while min(scaled_size(shape, side)) < min_side:  # elongated style: enlarge until the layers fit
         side += 1
-    return _scaled_size(shape, side)
+    return scaled_size(shape, side)
 
 
 def _to_size(frame, hw):

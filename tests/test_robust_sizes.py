@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 
 from nst_tf import resources, transfer
 from nst_tf.errors import ConfigError
+from nst_tf.images import scaled_size
 from nst_tf.models import CONV_LAYERS, min_input_side
 
 TINY = dict(steps=1, pyramid=(), weights="random", progress=False)
@@ -122,8 +123,8 @@ def test_too_large_is_refused_before_any_work_with_the_size_that_fits(call, two_
     side = int(message.split("use --size ")[1].split()[0])
     assert 16 <= side < 6000
     deepest = ["block5_conv1"]  # the deepest layer all four runs use
-    assert resources.estimate_bytes(transfer._scaled_size((30, 40), side), deepest) <= two_gib
-    assert resources.estimate_bytes(transfer._scaled_size((30, 40), side + 8), deepest) > two_gib
+    assert resources.estimate_bytes(scaled_size((30, 40), side), deepest) <= two_gib
+    assert resources.estimate_bytes(scaled_size((30, 40), side + 8), deepest) > two_gib
 
 
 def test_huge_style_scale_is_refused_before_any_work(two_gib, no_work):

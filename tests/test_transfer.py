@@ -7,7 +7,7 @@ import pytest
 import tensorflow as tf
 
 from nst_tf import Config, losses, models, reconstruct_content, synthesize_texture, transfer_style
-from nst_tf.images import load_image, preprocess
+from nst_tf.images import load_image, preprocess, scaled_size
 from nst_tf.optimize import make_objective
 
 pytestmark = pytest.mark.slow
@@ -92,3 +92,80 @@ def test_same_seed_gives_the_same_image(content_small, style_small):
     a = transfer_style(content_small, style_small, size=32, steps=5, pyramid=(), init="noise", seed=3)
     b = transfer_style(content_small, style_small, size=32, steps=5, pyramid=(), init="noise", seed=3)
     np.testing.assert_array_equal(a.image, b.image)
+
+
+# ----------------------------------------------------------------------------- the pipeline's steps (#12.1)
+def test_one_scaled_size_for_every_path_that_scales_to_a_long_side():
+    """Issue #12.1: a 1024x513 photo at size 512 was 257x512 through load_image but 256x512
+    through transfer_style (round-half-even). Now every path agrees with images.scaled_size."""
+    from nst_tf import images, resources, transfer
+
+    assert images.scaled_size((513, 1024), 512) == (257, 512)  # 256.5 rounds up
+    assert images.scaled_size((1024, 513, 3), 512) == (512, 257)
+    assert images.scaled_size((300, 300), 64) == (64, 64) and images.scaled_size((4, 400), 50) == (1, 50)
+    assert transfer.scaled_size is images.scaled_size and resources.scaled_size is images.scaled_size
+    tiny = dict(content_layers={"block1_conv1": 1.0}, style_layers={"block1_conv1": 1.0}, pyramid=((0.5, 1),))
+    rng = np.random.default_rng(0)
+    for h, w, side in [(513, 1024, 512), (1024, 513, 512), (333, 500, 129), (77, 45, 31), (99, 100, 50)]:
+        expected = images.scaled_size((h, w), side)
+        photo = rng.uniform(0, 255, (h, w, 3)).astype(np.float32)
+        assert load_image(photo, long_side=side).shape[:2] == expected
+        assert images.resize_image(photo, side).shape[:2] == expected
+        config = Config(size=side, **tiny)
+        plan = transfer.plan_run(config, transfer.load_inputs(config, photo, [photo]))
+        assert plan.full_hw == expected
+        assert plan.stages[0][0] == images.scaled_size((h, w), round(side * 0.5))
+        assert transfer._style_hw((h, w), side, 1) == expected
+
+
+def test_a_1024x513_photo_at_size_512_is_257x512_through_load_image_and_transfer_style():
+    photo = np.random.default_rng(1).uniform(0, 255, (513, 1024, 3)).astype(np.float32)
+    result = transfer_style(
+        photo, photo[:100, :100], size=512, steps=1, pyramid=(), weights="random", progress=False,
+        content_layers={"block1_conv1": 1.0}, style_layers={"block1_conv1": 1.0},
+    )  # fmt: skip
+    assert result.image.shape[:2] == load_image(photo, long_side=512).shape[:2] == (257, 512)
+    assert result.timings["stages"][0]["size"] == [512, 257]
+
+
+def test_the_pipeline_steps_can_be_called_on_their_own(content_small, style_small):
+    """run() is load_inputs -> plan_run -> prepare_colours -> optimise_stages -> make_result."""
+    from nst_tf import transfer
+
+    config = Config(size=48, steps=2, pyramid=((0.5, 2),), weights="random", preserve_color="luminance")
+    inputs = transfer.load_inputs(config, content_small, [style_small, style_small])
+    np.testing.assert_allclose(inputs.blend, [0.5, 0.5])
+    assert inputs.described["content"]["array"] == list(content_small.shape)
+    plan = transfer.plan_run(config, inputs)
+    half, full = scaled_size(content_small.shape, 24), scaled_size(content_small.shape, 48)
+    assert plan.stages == [(half, 2), (full, 2)] and full[1] == 48 and plan.min_side == 16
+    assert plan.layers == ["block4_conv2"] + [
+        f"block{b}_conv1" for b in range(1, 6)
+    ]  # content first, no repeats
+    coloured = transfer.prepare_colours(config, inputs)
+    assert coloured.content_colour is inputs.content and coloured.content.std(axis=2).max() < 1e-3  # grey
+    extractor = models.build_extractor(plan.layers, weights="random")
+    objective = transfer.stage_objective(config, plan, coloured, extractor, half)
+    total, terms = objective(tf.zeros((1, *half, 3)))
+    assert set(terms) == {"content", "style", "tv"} and float(total[0]) > 0
+    done = transfer.optimise_stages(config, plan, coloured, extractor, progress=False)
+    assert [s["size"] for s in done.stages] == [[24, half[0]], [48, full[0]]] and done.steps == 4
+    result = transfer.make_result(config, coloured, done, {"source": "test"}, started=0.0)
+    assert result.image.shape == (*full, 3) and result.image.dtype == np.uint8
+    assert result.weights == {"source": "test"} and result.history.step == [1, 2, 3, 4]
+    assert result.image.std(axis=2).max() > 0  # the content's colours were put back
+
+
+def test_no_function_in_transfer_is_longer_than_50_lines():
+    import ast
+    from pathlib import Path
+
+    from nst_tf import transfer
+
+    tree = ast.parse(Path(transfer.__file__).read_text())
+    lengths = {
+        node.name: node.end_lineno - node.lineno + 1
+        for node in ast.walk(tree)
+        if isinstance(node, ast.FunctionDef)
+    }
+    assert max(lengths.values()) < 50, sorted(lengths.items(), key=lambda kv: -kv[1])[:3]
