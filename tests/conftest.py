@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import io
 import os
+import urllib.error
+import urllib.request
 from pathlib import Path
 
 import numpy as np
@@ -58,3 +61,65 @@ def run_cli(capsys, *argv):
         code = exit_.code
     out = capsys.readouterr()
     return code, out.out, out.err
+
+
+# ----------------------------------------------------------------------------- a fake network
+class FakeResponse:
+    """Enough of http.client.HTTPResponse for nst_tf's downloads."""
+
+    def __init__(self, body: bytes, *, url: str, headers: dict | None = None, status: int = 200):
+        self._buf = io.BytesIO(body)
+        self._url = url
+        self.headers = headers or {}
+        self.status = status
+
+    def read(self, n=-1):
+        return self._buf.read(n)
+
+    def geturl(self):
+        return self._url
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+
+class FakeNet:
+    """Stands in for the network: maps URL -> bytes (a 200 response), an exception to raise, or a
+    callable ``url -> response``; any other URL fails like an unreachable host."""
+
+    def __init__(self):
+        self.routes: dict[str, object] = {}
+        self.requests: list = []  #: what was asked for (Request objects or URLs)
+        self.calls: list[tuple[str, float]] = []  #: (url, timeout) of every request
+
+    def __call__(self, request, timeout=None):
+        url = request.full_url if isinstance(request, urllib.request.Request) else request
+        self.requests.append(request)
+        self.calls.append((url, timeout))
+        assert timeout is not None, "downloads must use a timeout"
+        route = self.routes.get(url, urllib.error.URLError("no network in tests"))
+        if isinstance(route, BaseException):
+            raise route
+        return route(url) if callable(route) else FakeResponse(route, url=url)
+
+    @property
+    def urls(self) -> list[str]:
+        return [url for url, _ in self.calls]
+
+
+@pytest.fixture
+def fake_net(tmp_path, monkeypatch) -> FakeNet:
+    """No real network (urllib and nst_tf.data's opener answer from ``fake_net.routes``), an empty
+    cache, no extra image folders, and downloads allowed unless a test says otherwise."""
+    from nst_tf import data
+
+    net = FakeNet()
+    monkeypatch.setattr(urllib.request, "urlopen", net)
+    monkeypatch.setattr(data, "_urlopen", lambda request, timeout, deadline: net(request, timeout=timeout))
+    monkeypatch.setenv("NST_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.delenv("NST_EXTRA_IMAGES", raising=False)
+    monkeypatch.delenv("NST_OFFLINE", raising=False)
+    return net

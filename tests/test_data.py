@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import FakeResponse
 from PIL import Image
 
 from nst_tf import data
@@ -32,63 +33,10 @@ def _png_bytes(h=32, w=48, color=(200, 30, 60)) -> bytes:
     return buf.getvalue()
 
 
-class FakeResponse:
-    """Enough of http.client.HTTPResponse for nst_tf.data.download."""
-
-    def __init__(self, body: bytes, *, url: str, headers: dict | None = None, status: int = 200):
-        self._buf = io.BytesIO(body)
-        self._url = url
-        self.headers = headers or {}
-        self.status = status
-
-    def read(self, n=-1):
-        return self._buf.read(n)
-
-    def geturl(self):
-        return self._url
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        return False
-
-
-class FakeNet:
-    """Replaces urllib.request.urlopen; maps URL -> bytes, Exception or callable."""
-
-    def __init__(self):
-        self.routes: dict[str, object] = {}
-        self.requests: list[urllib.request.Request] = []
-
-    def __call__(self, request, timeout=None):
-        url = request.full_url if isinstance(request, urllib.request.Request) else request
-        self.requests.append(request)
-        assert timeout is not None, "downloads must use a timeout"
-        route = self.routes.get(url)
-        if route is None:
-            raise urllib.error.URLError("no network in tests")
-        if isinstance(route, Exception):
-            raise route
-        if callable(route):
-            return route(url)
-        return FakeResponse(route, url=url)
-
-    @property
-    def urls(self):
-        return [r.full_url for r in self.requests]
-
-
 @pytest.fixture(autouse=True)
-def isolated(tmp_path, monkeypatch):
-    """No network, an empty cache, no extra folders, downloads allowed unless a test says otherwise."""
-    net = FakeNet()
-    monkeypatch.setattr(urllib.request, "urlopen", net)
-    monkeypatch.setattr(data, "_urlopen", lambda request, timeout, deadline: net(request, timeout=timeout))
-    monkeypatch.setenv("NST_CACHE_DIR", str(tmp_path / "cache"))
-    monkeypatch.delenv("NST_EXTRA_IMAGES", raising=False)
-    monkeypatch.delenv("NST_OFFLINE", raising=False)
-    return net
+def isolated(fake_net):
+    """Every test here runs on the fake network (conftest.fake_net)."""
+    return fake_net
 
 
 def _files(folder: Path) -> list[str]:

@@ -23,6 +23,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
+from conftest import FakeResponse
 from PIL import Image
 
 from nst_tf import cli, data, models
@@ -38,47 +39,10 @@ def _png(h=24, w=32) -> bytes:
     return buf.getvalue()
 
 
-class Response:
-    def __init__(self, body: bytes, url: str, headers=None):
-        self._buf, self._url, self.headers, self.status = io.BytesIO(body), url, headers or {}, 200
-
-    def read(self, n=-1):
-        return self._buf.read(n)
-
-    def geturl(self):
-        return self._url
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        return False
-
-
-class FakeNet:
-    """Stands in for urllib.request.urlopen: URL -> bytes | Exception | callable."""
-
-    def __init__(self):
-        self.routes, self.calls = {}, []
-
-    def __call__(self, request, timeout=None):
-        url = request.full_url if isinstance(request, urllib.request.Request) else request
-        self.calls.append((url, timeout))
-        route = self.routes.get(url, urllib.error.URLError("no network in tests"))
-        if isinstance(route, BaseException):
-            raise route
-        return route(url) if callable(route) else Response(route, url)
-
-
 @pytest.fixture
-def net(tmp_path, monkeypatch):
-    fake = FakeNet()
-    monkeypatch.setattr(urllib.request, "urlopen", fake)
-    monkeypatch.setattr(data, "_urlopen", lambda request, timeout, deadline: fake(request, timeout=timeout))
-    monkeypatch.setenv("NST_CACHE_DIR", str(tmp_path / "cache"))
-    monkeypatch.delenv("NST_OFFLINE", raising=False)
-    monkeypatch.delenv("NST_EXTRA_IMAGES", raising=False)
-    return fake
+def net(fake_net):
+    """The fake network of conftest.py: no test here reaches the real one."""
+    return fake_net
 
 
 @pytest.fixture
@@ -185,7 +149,9 @@ def test_painting_timeout_is_one_line_image_error_and_leaves_no_file(net, painti
 def test_painting_larger_than_the_cap_is_refused(how, net, painting, tmp_path, monkeypatch):
     name, entry = painting
     if how == "content-length":
-        net.routes[entry["url"]] = lambda url: Response(_png(), url, {"Content-Length": str(10**10)})
+        net.routes[entry["url"]] = lambda url: FakeResponse(
+            _png(), url=url, headers={"Content-Length": str(10**10)}
+        )
     else:  # no (or a lying) Content-Length: the cap is enforced while reading
         real = data.download
         monkeypatch.setattr(
