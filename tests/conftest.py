@@ -51,6 +51,19 @@ def rng():
     return np.random.default_rng(0)
 
 
+def quadratic_objective(target):
+    """Mean squared distance to ``target``: a mean-based loss like ours, with per-pixel gradients ~1/n."""
+    import tensorflow as tf
+
+    target = tf.constant(target)
+
+    def objective(x):
+        total = tf.reduce_mean(tf.square(x - target), axis=[1, 2, 3])
+        return total, {"distance": total}
+
+    return objective
+
+
 def run_cli(capsys, *argv):
     """``python -m nst_tf ARGV`` in-process: (exit code, stdout, stderr)."""
     from nst_tf.cli import main as _cli_main

@@ -4,7 +4,7 @@ arrays are checked against setulb's documented sizes, and outside the verified s
 
 import numpy as np
 import pytest
-import tensorflow as tf
+from conftest import quadratic_objective
 
 from nst_tf import lbfgsb
 from nst_tf.optimize import LOWER, UPPER, optimize
@@ -14,16 +14,6 @@ from nst_tf.optimize import LOWER, UPPER, optimize
 def fresh_driver(monkeypatch):
     """Forget this process's driver choice, so that a test can make it again (restored afterwards)."""
     monkeypatch.setattr(lbfgsb, "_DRIVER", None)
-
-
-def _quadratic(target):
-    target = tf.constant(target)
-
-    def objective(x):
-        total = tf.reduce_mean(tf.square(x - target), axis=[1, 2, 3])
-        return total, {"distance": total}
-
-    return objective
 
 
 @pytest.mark.parametrize("maxiter, maxfun", [(15, 40), (30, 6)])
@@ -51,7 +41,7 @@ def test_scipy_versions_outside_the_verified_ones_use_minimize(monkeypatch, fres
     assert lbfgsb.scipy_verified("1.17.1") and not lbfgsb.scipy_verified("1.14.1")
     assert not lbfgsb.scipy_verified("2.0.0") and not lbfgsb.scipy_verified("1.1")
     target = rng.uniform(LOWER + 20, UPPER - 20, (1, 16, 16, 3)).astype(np.float32)
-    fast = optimize(_quadratic(target), np.zeros_like(target), steps=4, progress=False)
+    fast = optimize(quadratic_objective(target), np.zeros_like(target), steps=4, progress=False)
     assert fast.driver == lbfgsb.DIRECT
 
     monkeypatch.setattr(lbfgsb, "_DRIVER", None)
@@ -61,7 +51,7 @@ def test_scipy_versions_outside_the_verified_ones_use_minimize(monkeypatch, fres
         raise AssertionError("the own driver ran on an unverified scipy")
 
     monkeypatch.setattr(lbfgsb, "_direct", forbidden)
-    slow = optimize(_quadratic(target), np.zeros_like(target), steps=4, progress=False)
+    slow = optimize(quadratic_objective(target), np.zeros_like(target), steps=4, progress=False)
     assert slow.driver == lbfgsb.driver() == lbfgsb.MINIMIZE
     assert slow.evaluations == fast.evaluations
     np.testing.assert_allclose(slow.history.loss, fast.history.loss, rtol=1e-6)

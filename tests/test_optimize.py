@@ -2,27 +2,16 @@
 
 import numpy as np
 import pytest
-import tensorflow as tf
+from conftest import quadratic_objective
 
 from nst_tf import Config, transfer_style
 from nst_tf.optimize import LOWER, UPPER, optimize
 
 
-def _quadratic(target):
-    """Mean squared distance to ``target``: a mean-based loss like ours, with per-pixel gradients ~1/n."""
-    target = tf.constant(target)
-
-    def objective(x):
-        total = tf.reduce_mean(tf.square(x - target), axis=[1, 2, 3])
-        return total, {"distance": total}
-
-    return objective
-
-
 @pytest.mark.parametrize("side", [16, 128])
 def test_lbfgs_solves_a_mean_based_quadratic_in_a_few_steps_at_any_size(side, rng):
     target = rng.uniform(LOWER + 20, UPPER - 20, (1, side, side, 3)).astype(np.float32)
-    result = optimize(_quadratic(target), np.zeros_like(target), steps=5, progress=False)
+    result = optimize(quadratic_objective(target), np.zeros_like(target), steps=5, progress=False)
     start = float(np.mean(target**2))
     assert result.loss < 1e-3 * start, f"loss {result.loss:.4g} from {start:.4g}"
     assert result.evaluations <= 10
@@ -48,7 +37,7 @@ def test_lbfgs_on_scaled_pixels_beats_raw_pixels(monkeypatch, content_small, sty
 
 def test_lbfgs_keeps_pixels_inside_the_valid_range(rng):
     target = rng.uniform(-500, 500, (1, 8, 8, 3)).astype(np.float32)  # partly unreachable
-    result = optimize(_quadratic(target), np.zeros_like(target), steps=10, progress=False)
+    result = optimize(quadratic_objective(target), np.zeros_like(target), steps=10, progress=False)
     assert np.all(result.image >= np.asarray(LOWER) - 1e-3) and np.all(
         result.image <= np.asarray(UPPER) + 1e-3
     )
