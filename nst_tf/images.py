@@ -104,7 +104,10 @@ def load_image(
         name = getattr(src, "name", None)
         label = f"'{printable(name)}'" if isinstance(name, str) else f"({type(src).__name__})"
         stream = io.BytesIO(bytes(src)) if not hasattr(src, "read") else src
-        if hasattr(src, "read") and isinstance(getattr(src, "mode", "b"), str) and "b" not in src.mode:
+        mode = getattr(src, "mode", "b")
+        if hasattr(src, "read") and (
+            isinstance(src, io.TextIOBase) or (isinstance(mode, str) and "b" not in mode)
+        ):
             raise ImageError(f"cannot read image {label}: it is opened in text mode — open it with 'rb'")
         img = _decode_stream(stream, label, wanted)
     else:
@@ -165,7 +168,7 @@ def _decode_stream(fh, label: str, draft: int | None) -> np.ndarray:
     with pil:
         try:
             _limit_pixels(pil, label, draft)
-        except ImageError:
+        except (ImageError, ConfigError):
             raise
         except Exception as exc:
             raise _decode_error(exc, prefix) from exc
@@ -203,15 +206,15 @@ def _limit_pixels(pil: Image.Image, label: str, draft: int | None) -> None:
             pil.draft(None, want)
             if pil.size != (w, h) and k > 1:
                 warnings.warn(
-                    f"image {label} has {w * h / 1e6:.0f} Mpx, above the {limit / 1e6:.0f} Mpx limit: "
+                    f"image {label} has {w * h / 1e6:.3g} Mpx, above the {limit / 1e6:.3g} Mpx limit: "
                     f"decoded at {pil.size[0]}x{pil.size[1]} px (JPEG draft mode)",
                     stacklevel=5,
                 )
         w, h = pil.size
     if w * h > limit:
         raise ImageError(
-            f"cannot read image {label}: {w}x{h} px is {w * h / 1e6:.0f} Mpx, above the "
-            f"{limit / 1e6:.0f} Mpx limit per image — downscale it first (or raise NST_MAX_PIXELS)"
+            f"cannot read image {label}: {w}x{h} px is {w * h / 1e6:.3g} Mpx, above the "
+            f"{limit / 1e6:.3g} Mpx limit per image — downscale it first (or raise NST_MAX_PIXELS)"
         )
 
 
@@ -231,7 +234,7 @@ def _decode_error(exc: Exception, prefix: str) -> ImageError:
     if isinstance(exc, Image.DecompressionBombError):
         return ImageError(
             f"{prefix}: too many pixels to decode safely — downscale it below "
-            f"{max_pixels() / 1e6:.0f} Mpx first"
+            f"{max_pixels() / 1e6:.3g} Mpx first"
         )
     if isinstance(exc, MemoryError):
         return ImageError(f"{prefix}: not enough memory to decode it — downscale it first")
