@@ -33,7 +33,7 @@ DEFAULT_CONTENT_LAYERS = {"block4_conv2": 1.0}
 MAX_STEPS = 100_000
 #: Long side in pixels; the memory check (nst_tf.resources) usually refuses far less.
 MAX_SIZE = 16_384
-#: Learning rate, lr_decay and style_scale; sgd's known-good rate is 2000 (pixel units).
+#: Learning rate, lr_decay and style_scale (pixel units; KNOWN_GOOD's SGD rate is 4 x pixels).
 MAX_RATE = 1e6
 MAX_STYLE_SCALE = 100.0
 #: Coarse-to-fine stages before the full-size one.
@@ -106,13 +106,19 @@ class Config:
     content_weight: float = _setting(1.0, "weight of the content loss", cli=("transfer",))
     style_weight: float = _setting(
         10.0,
-        "weight of the style loss (higher = more stylised; 0.1-1000 is the useful range)",
+        "weight of the style loss (higher = more stylised; useful range 1-1000)",
         cli=("transfer",),
     )
-    tv_weight: float = _setting(1e-4, "total-variation weight: smooths high-frequency noise")
+    tv_weight: float = _setting(
+        1e-4,
+        "total-variation weight: smooths pixel noise (each task's default is its recommendation)",
+    )
     optimizer: str = _setting("lbfgs", "lbfgs (fastest), adam or sgd", choices=OPTIMIZERS)
     learning_rate: float | None = _setting(
-        None, "learning rate for adam/sgd in pixel units (none: KNOWN_GOOD's, adam 4, sgd 2000)", flag="--lr"
+        None,
+        f"adam/sgd step size in pixel units (default: adam {KNOWN_GOOD['adam']['learning_rate']:g}; "
+        f"sgd {KNOWN_GOOD['sgd']['lr_per_pixel']:g} x pixels, best with lr_decay {KNOWN_GOOD['sgd']['lr_decay']:g})",
+        flag="--lr",
     )
     lr_decay: float = _setting(
         1.0, "learning-rate multiplier reached at the last step for adam/sgd (1 = constant)"
