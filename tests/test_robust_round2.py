@@ -877,3 +877,16 @@ def test_bytes_and_file_objects_are_accepted(tmp_path):
     _one_line(str(info.value), "file path", "bytes of an image file", "file object")
     result = transfer.synthesize_texture(body, size=32, steps=1, pyramid=(), weights="random", progress=False)
     assert result.inputs["styles"][0] == {"bytes": len(body), "sha256": hashlib.sha256(body).hexdigest()[:12]}
+
+
+# ============================================================================ README: every NST_* variable
+def test_readme_table_lists_every_nst_variable_the_code_reads():
+    readme = (ROOT / "README.md").read_text()
+    table = readme.split("## Environment variables", 1)[1].split("\n## ", 1)[0]
+    listed = set(re.findall(r"^\| `(NST_[A-Z0-9_]+)`", table, flags=re.M))
+    used = set()
+    for folder in ("nst_tf", "scripts", "benchmarks"):
+        for path in (ROOT / folder).rglob("*.py"):
+            used |= set(re.findall(r"NST_[A-Z0-9_]+", path.read_text()))
+    assert used - listed == set(), "README's environment table misses these"
+    assert listed - used == set(), "README's environment table lists variables nothing reads"
