@@ -31,8 +31,9 @@ DEFAULT_CONTENT_LAYERS = {"block4_conv2": 1.0}
 #: Upper bounds (issue #13.6): far past any sensible run, low enough that nothing overflows.
 #: 100,000 full-size steps at 512 px take about two days on a 2-core CPU.
 MAX_STEPS = 100_000
-#: Long side in pixels; the memory check (nst_tf.resources) usually refuses far less.
-MAX_SIZE = 16_384
+#: Long side in pixels: only against overflow; the memory check (nst_tf.resources) refuses far
+#: less, with a message naming the largest size that fits.
+MAX_SIZE = 65_536
 #: Learning rate, lr_decay and style_scale (pixel units; KNOWN_GOOD's SGD rate is 4 x pixels).
 MAX_RATE = 1e6
 MAX_STYLE_SCALE = 100.0

@@ -708,7 +708,7 @@ def test_pathologically_nested_config_is_one_line(tmp_path, capsys):
 
 @pytest.mark.parametrize(
     "argv, words",
-    [(["--steps", str(10**30)], f"at most {MAX_STEPS:,}"), (["--size", "100000000"], "16,384"),
+    [(["--steps", str(10**30)], f"at most {MAX_STEPS:,}"), (["--size", "100000000"], "65,536"),
      (["--frame-every", str(10**12)], "frame_every"), (["--lr", "1e300"], "at most 1e+06"),
      (["--pyramid", f"0.5:{10**12}"], "steps <=")],
 )  # fmt: skip
@@ -890,3 +890,26 @@ def test_readme_table_lists_every_nst_variable_the_code_reads():
             used |= set(re.findall(r"NST_[A-Z0-9_]+", path.read_text()))
     assert used - listed == set(), "README's environment table misses these"
     assert listed - used == set(), "README's environment table lists variables nothing reads"
+
+
+def test_writers_that_need_a_name_get_the_temporary_one(tmp_path):
+    """ffmpeg writes the MP4 by name: it writes the temporary file, renamed only when complete."""
+    from nst_tf.animation import save_animation
+
+    frames = [np.full((33, 35, 3), 40 * i, np.uint8) for i in range(4)]
+    path = save_animation(frames, tmp_path / "a.mp4")
+    assert path.stat().st_size > 0 and [p.name for p in tmp_path.iterdir()] == ["a.mp4"]
+    with pytest.raises(ConfigError, match="unsupported animation"):
+        save_animation(frames, tmp_path / "a.avi")
+    assert [p.name for p in tmp_path.iterdir()] == ["a.mp4"]
+
+
+def test_an_interrupt_while_writing_leaves_no_temporary_file(tmp_path):
+    def interrupted(fh):
+        fh.write(b"half")
+        raise KeyboardInterrupt
+
+    (tmp_path / "r.json").write_text("old")
+    with pytest.raises(KeyboardInterrupt):
+        files.write_files({tmp_path / "r.png": lambda fh: fh.write(b"png"), tmp_path / "r.json": interrupted})
+    assert _tree(tmp_path) == {"r.json": b"old"}
