@@ -1,0 +1,773 @@
+"""Fast style transfer: train a feed-forward network once, then stylise in one pass (notebook 05).
+
+Optimisation-based transfer (``nst_tf.transfer``) solves one problem per image.
+Johnson, Alahi & Fei-Fei (2016) train an *image transformation network* once,
+per style, on many photos, with the same perceptual loss (content + style + TV
+through VGG19, ``nst_tf.losses``); afterwards stylising is one forward pass.
+Ulyanov et al. (2016) did the same for textures: a generator maps noise to
+images with the style's Gram statistics.
+
+* ``build_transformer``: Johnson's network: 9x9 conv, two stride-2 convs,
+  residual blocks, two resize-then-convolve upsamplings (nearest neighbour,
+  then a 3x3 conv: no transposed convolutions, so no checkerboard artefacts),
+  a 9x9 conv to RGB; instance normalisation throughout (Ulyanov et al. 2016).
+  Fully convolutional: any input size gives an output of the same size.
+* ``build_texture_generator``: the same body on a noise input (notebook 05 trains it).
+* ``PerceptualLoss``: the objective of ``nst_tf.optimize.make_objective``, per image,
+  with the content targets of the batch itself (``test_fast`` checks they agree).
+* ``train``: a ``tf.GradientTape`` step run under a ``tf.distribute`` strategy
+  (one device by default, ``MirroredStrategy`` across GPUs, ``MultiWorkerMirroredStrategy``
+  when ``TF_CONFIG`` is set), periodic all-or-nothing checkpoints, Ctrl-C keeps the last one,
+  ``resume=True`` continues exactly where it stopped (the data stream included).
+* ``stylize_image`` / ``stylize_folder`` / ``stylize_video``: apply a saved model, every output
+  with a JSON sidecar, written through ``nst_tf.files``.
+
+Multi-worker training: on every machine set ``TF_CONFIG`` (a JSON string) before starting
+``python -m nst_tf train``, e.g. on worker 0 of two::
+
+    TF_CONFIG='{"cluster": {"worker": ["host1:12345", "host2:12345"]}, "task": {"type": "worker", "index": 0}}'
+
+and ``"index": 1`` on the other; ``--batch-size`` is the global batch, split across all replicas.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import signal
+import time
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from nst_tf import data as nst_data
+from nst_tf.config import Config
+from nst_tf.errors import ConfigError, ImageError, NSTError
+from nst_tf.fast_config import TrainConfig
+from nst_tf.files import atomic_write, printable, user_path, write_files
+from nst_tf.images import image_writer, load_image, preprocess, resize_image, to_uint8
+from nst_tf.losses import content_loss, gram_matrix, mean_square, style_layer_loss, total_variation_loss
+from nst_tf.models import build_extractor, get_weights
+from nst_tf.vgg19 import min_input_side
+
+__all__ = [
+    "HELD_OUT", "PerceptualLoss", "TrainConfig", "TrainResult", "build_texture_generator",
+    "build_transformer", "default_strategy", "evaluate", "load_model", "photo_dataset", "save_model",
+    "stylize", "stylize_folder", "stylize_image", "stylize_video", "train", "training_photos",
+]  # fmt: skip
+
+#: Bundled photos kept out of training: the held-out set of notebook 05 and benchmarks/fast.py.
+HELD_OUT = ("coffee", "rocket")
+#: Bundled content photos used for training (with every image in data/src/train/).
+TRAIN_BUNDLED = ("astronaut", "chelsea")
+VIDEO_EXTENSIONS = (".mp4", ".mov", ".avi", ".mkv", ".webm", ".m4v")
+#: Decoded training photos kept in memory (a user's folder of thousands is read as it goes).
+_DECODED_CACHE = 64
+
+
+# ----------------------------------------------------------------------------- the networks
+@keras.saving.register_keras_serializable(package="nst_tf")
+class CropLike(keras.layers.Layer):
+    """``x`` cut to the height and width of ``reference``: the decoder's output, 4x the quarter-size
+    features, can be up to 3 pixels larger than an input whose sides are not multiples of 4."""
+
+    def call(self, x, reference):
+        shape = tf.shape(reference)
+        return x[:, : shape[1], : shape[2], :]
+
+
+def _norm(channels: int, name: str):
+    # instance normalisation: each image's channels normalised over their own H x W positions
+    return keras.layers.GroupNormalization(groups=channels, epsilon=1e-3, name=name)
+
+
+def _conv(x, channels, kernel, name, strides=1, relu=True):
+    x = keras.layers.Conv2D(channels, kernel, strides=strides, padding="same", name=name)(x)
+    x = _norm(channels, f"{name}_in")(x)
+    return keras.layers.ReLU(name=f"{name}_relu")(x) if relu else x
+
+
+def _residual(x, channels, name):
+    y = _conv(x, channels, 3, f"{name}_a")
+    y = _conv(y, channels, 3, f"{name}_b", relu=False)
+    return keras.layers.Add(name=name)([x, y])
+
+
+def _upsample(x, channels, name):
+    x = keras.layers.UpSampling2D(2, interpolation="nearest", name=f"{name}_resize")(x)
+    return _conv(x, channels, 3, name)
+
+
+def _body(x, width: int, res_blocks: int):
+    """Encoder (full, 1/2, 1/4 resolution), residual blocks, decoder back to full resolution."""
+    x = _conv(x, width, 9, "enc1")
+    x = _conv(x, 2 * width, 3, "enc2", strides=2)
+    x = _conv(x, 4 * width, 3, "enc3", strides=2)
+    for i in range(res_blocks):
+        x = _residual(x, 4 * width, f"res{i + 1}")
+    x = _upsample(x, 2 * width, "dec1")
+    x = _upsample(x, width, "dec2")
+    x = keras.layers.Conv2D(3, 9, padding="same", name="to_rgb")(x)
+    # RGB in [0, 255] through a scaled tanh, as Johnson et al.
+    x = keras.layers.Activation("tanh", name="tanh")(x)
+    return keras.layers.Rescaling(127.5, offset=127.5, name="to_pixels")(x)
+
+
+def build_transformer(width: int = 16, res_blocks: int = 5, seed: int = 0) -> keras.Model:
+    """Johnson et al.'s image transformation network: RGB [0, 255] (N, H, W, 3) -> same shape."""
+    keras.utils.set_random_seed(int(seed))
+    photo = keras.Input((None, None, 3), name="photo")
+    x = keras.layers.Rescaling(1 / 127.5, offset=-1.0, name="from_pixels")(photo)
+    out = CropLike(name="crop")(_body(x, width, res_blocks), photo)
+    return keras.Model(photo, out, name=f"transformer_w{width}_r{res_blocks}")
+
+
+def build_texture_generator(width: int = 16, res_blocks: int = 3, noise_channels: int = 8, seed: int = 0):
+    """Ulyanov et al.'s idea with Johnson's body: noise (N, H, W, noise_channels) -> texture (N, H, W, 3)."""
+    keras.utils.set_random_seed(int(seed))
+    noise = keras.Input((None, None, noise_channels), name="noise")
+    out = CropLike(name="crop")(_body(noise, width, res_blocks), noise)
+    return keras.Model(noise, out, name=f"texture_generator_w{width}_r{res_blocks}")
+
+
+# ----------------------------------------------------------------------------- the loss
+class PerceptualLoss:
+    """``loss(photos, outputs) -> (per-image total (N,), {"content", "style", "tv": (N,)})``.
+
+    The objective of ``nst_tf.optimize.make_objective`` with each photo as its own content
+    target: every layer's loss divided by the mean square of its target (the photo's features,
+    the style's Gram matrix). Photos and outputs are RGB in [0, 255]; both go through VGG19 in
+    one batch. The style image is resized to ``config.size * config.style_scale`` on its long side.
+    """
+
+    def __init__(self, config: TrainConfig, style_image: np.ndarray):
+        self.content_layers = {k: float(v) for k, v in config.content_layers.items()}
+        self.style_layers = {k: float(v) for k, v in config.style_layers.items()}
+        self.weights = (config.content_weight, config.style_weight, config.tv_weight)
+        layers = [*self.content_layers, *self.style_layers]
+        self.min_side = min_input_side(layers)
+        self.extractor = build_extractor(layers, pooling=config.pooling, weights=config.weights)
+        long_side = max(self.min_side, round(config.size * config.style_scale))
+        style = resize_image(style_image, long_side)
+        if min(style.shape[:2]) < self.min_side:
+            raise ConfigError(f"the style image is too narrow for layers up to {max(layers)}: raise --size")
+        feats = self.extractor(preprocess(style), training=False)
+        self.grams = {k: tf.constant(gram_matrix(feats[k])) for k in self.style_layers}
+        self.style_scale = {k: w / mean_square(self.grams[k]) for k, w in self.style_layers.items()}
+
+    def __call__(self, photos, outputs):
+        n = tf.shape(photos)[0]
+        feats = self.extractor(preprocess(tf.concat([photos, outputs], 0)), training=False)
+        cw, sw, tw = self.weights
+        content = tf.add_n(
+            [
+                w
+                / mean_square(tf.stop_gradient(feats[k][:n]))
+                * content_loss(feats[k][n:], tf.stop_gradient(feats[k][:n]))
+                for k, w in self.content_layers.items()
+            ]
+        )
+        style = tf.add_n(
+            [self.style_scale[k] * style_layer_loss(feats[k][n:], self.grams[k]) for k in self.style_layers]
+        )
+        terms = {
+            "content": cw * content,
+            "style": sw * style,
+            "tv": tw * total_variation_loss(preprocess(outputs)),
+        }
+        return terms["content"] + terms["style"] + terms["tv"], terms
+
+
+# ----------------------------------------------------------------------------- training data
+def training_photos(content_dir=None) -> list[Path]:
+    """The training photos: every image in ``content_dir``, or the bundled set (``TRAIN_BUNDLED``
+    plus ``data/src/train/``, CC0 / public-domain photos from scikit-image, see CREDITS.md)."""
+    if content_dir is not None:
+        folder = user_path(content_dir)
+        if not folder.is_dir():
+            raise ConfigError(f"content_dir '{printable(folder)}' is not a folder: pass a folder of photos")
+        paths = _images_below(folder)
+        if not paths:
+            raise ConfigError(
+                f"no images (.jpg, .png, ...) in '{printable(folder)}': pass a folder of photos"
+            )
+        return paths
+    bundled = [nst_data.resolve_image(name, "content", allow_download=False) for name in TRAIN_BUNDLED]
+    return [Path(p) for p in bundled] + _images_below(nst_data.BUNDLED_DIR / "train")
+
+
+def _images_below(folder: Path) -> list[Path]:
+    found = []
+    for root, dirs, names in os.walk(folder):
+        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        for name in sorted(names):
+            if Path(name).suffix.lower() in nst_data.IMAGE_EXTENSIONS and not name.startswith("."):
+                found.append(Path(root) / name)
+    return found
+
+
+def _sha256(path, n: int = 12) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()[:n]
+
+
+class _Photos:
+    """Scaled photos for crop ``i`` of the stream: a fixed function of (seed, i), so a resumed
+    run sees the same photos a run that never stopped would have seen."""
+
+    def __init__(self, paths: list[Path], size: int, seed: int):
+        self.paths, self.size, self.seed = list(paths), size, seed
+        self.cache: OrderedDict[Path, np.ndarray] = OrderedDict()
+        self.bad: dict[Path, str] = {}
+
+    def decoded(self, path: Path) -> np.ndarray | None:
+        if path in self.cache:
+            self.cache.move_to_end(path)
+            return self.cache[path]
+        if path in self.bad:
+            return None
+        try:
+            img = load_image(path)
+        except (ImageError, OSError) as err:
+            self.bad[path] = str(err)
+            print(f"warning: skipped training photo {printable(path)}: {printable(err)}")
+            if len(self.bad) == len(self.paths):
+                raise ConfigError("none of the training photos could be read: see the warnings") from None
+            return None
+        self.cache[path] = img
+        while len(self.cache) > _DECODED_CACHE:
+            self.cache.popitem(last=False)
+        return img
+
+    def item(self, i: int) -> tuple[np.ndarray, np.ndarray]:
+        rng = np.random.default_rng([self.seed, i])
+        while True:
+            img = self.decoded(self.paths[int(rng.integers(len(self.paths)))])
+            if img is not None:
+                break
+        # random scale: the short side becomes 1-2x the crop side
+        short = self.size * rng.uniform(1.0, 2.0)
+        h, w = img.shape[:2]
+        hw = (max(self.size, round(h * short / min(h, w))), max(self.size, round(w * short / min(h, w))))
+        return resize_image(img, size=hw), rng.integers(0, 2**31 - 1, 2, dtype=np.int64)
+
+    def stream(self, start: int = 0):
+        i = start
+        while True:
+            yield self.item(i)
+            i += 1
+
+
+def photo_dataset(paths, size: int, batch_size: int, seed: int = 0, start: int = 0) -> tf.data.Dataset:
+    """Endless ``tf.data`` stream of (batch_size, size, size, 3) RGB crops in [0, 255]: each photo
+    scaled (short side 1-2x ``size``), then a random crop and a random left-right flip (stateless,
+    seeded per crop). ``start`` skips that many crops (resuming)."""
+    photos = _Photos(paths, size, seed)
+    ds = tf.data.Dataset.from_generator(
+        lambda: photos.stream(start),
+        output_signature=(
+            tf.TensorSpec((None, None, 3), tf.float32),
+            tf.TensorSpec((2,), tf.int64),
+        ),
+    )
+
+    def augment(img, s):
+        crop = tf.image.stateless_random_crop(img, (size, size, 3), seed=s)
+        return tf.image.stateless_random_flip_left_right(crop, seed=s[::-1])
+
+    return ds.map(augment).batch(batch_size, drop_remainder=True).prefetch(2)
+
+
+# ----------------------------------------------------------------------------- training
+def default_strategy() -> tf.distribute.Strategy:
+    """``MultiWorkerMirroredStrategy`` when ``TF_CONFIG`` is set, ``MirroredStrategy`` with
+    several GPUs, else TensorFlow's default strategy (one device)."""
+    if os.environ.get("TF_CONFIG"):
+        return tf.distribute.MultiWorkerMirroredStrategy()
+    if len(tf.config.list_logical_devices("GPU")) > 1:
+        return tf.distribute.MirroredStrategy()
+    return tf.distribute.get_strategy()
+
+
+def make_train_step(model, optimizer, loss_fn, strategy, global_batch: int, noise: float = 0.0):
+    """One step, written out: the loss of each replica's share of the batch, averaged over the
+    *global* batch, so the replicas' summed gradients equal one device's gradient on it."""
+
+    def replica_step(photos, seed):
+        inputs = photos
+        if noise > 0:  # the network sees a noisy photo; the content target stays the clean one
+            inputs = photos + noise * tf.random.stateless_normal(tf.shape(photos), seed)
+        with tf.GradientTape() as tape:
+            outputs = model(inputs, training=True)
+            per_image, terms = loss_fn(photos, outputs)
+            loss = tf.nn.compute_average_loss(per_image, global_batch_size=global_batch)
+        grads = tape.gradient(loss, model.trainable_variables)
+        optimizer.apply_gradients(zip(grads, model.trainable_variables))
+        means = {k: tf.nn.compute_average_loss(v, global_batch_size=global_batch) for k, v in terms.items()}
+        return loss, means
+
+    @tf.function
+    def step(photos, seed):
+        loss, terms = strategy.run(replica_step, args=(photos, seed))
+        total = strategy.reduce(tf.distribute.ReduceOp.SUM, loss, axis=None)
+        return total, {k: strategy.reduce(tf.distribute.ReduceOp.SUM, v, axis=None) for k, v in terms.items()}
+
+    return step
+
+
+@dataclass
+class TrainResult:
+    """A trained (or interrupted) network and how it was made."""
+
+    model: keras.Model
+    config: TrainConfig
+    history: list = field(default_factory=list)  # (step, loss, content, style, tv, seconds)
+    steps_done: int = 0
+    stopped: str = "completed"
+    seconds: float = 0.0
+    images_per_s: float = 0.0
+    data: list = field(default_factory=list)
+    style: dict = field(default_factory=dict)
+    weights: dict = field(default_factory=dict)
+    strategy: dict = field(default_factory=dict)
+    path: Path | None = None
+
+    def metadata(self) -> dict:
+        from nst_tf.transfer import versions
+
+        return {
+            "kind": "nst_tf fast style transfer network (Johnson et al. 2016)",
+            "config": self.config.to_dict(),
+            "style": self.style,
+            "data": self.data,
+            "held_out": list(HELD_OUT) if self.config.content_dir is None else [],
+            "steps_done": self.steps_done,
+            "stopped": self.stopped,
+            "loss": dict(zip(("loss", "content", "style", "tv"), self.history[-1][1:5]))
+            if self.history
+            else {},
+            "history": [[round(v, 6) for v in row] for row in self.history],
+            "timings": {"total_s": round(self.seconds, 2), "images_per_s": round(self.images_per_s, 3)},
+            "strategy": self.strategy,
+            "parameters": int(self.model.count_params()),
+            "weights": self.weights,
+            "versions": versions(),
+        }
+
+
+def checkpoint_path(model_path) -> Path:
+    """Where training keeps its checkpoint: ``M.keras`` -> ``M.ckpt.npz``."""
+    path = user_path(model_path)
+    return path.with_name(f"{path.stem}.ckpt.npz")
+
+
+def _save_checkpoint(path: Path, model, optimizer, step: int, config: TrainConfig, history: list):
+    arrays = {f"model_{i}": np.asarray(v) for i, v in enumerate(model.get_weights())}
+    arrays.update({f"opt_{i}": np.asarray(v.numpy()) for i, v in enumerate(optimizer.variables)})
+    meta = json.dumps({"step": step, "config": config.to_dict(), "history": history})
+    arrays["meta"] = np.array(meta)
+    atomic_write(path, lambda fh: np.savez(fh, **arrays))
+
+
+def read_checkpoint(path) -> tuple[dict, dict]:
+    """(meta, arrays) of a checkpoint written by ``train``; one-line ConfigError if unusable."""
+    path = user_path(path)
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            arrays = {k: npz[k] for k in npz.files}
+        meta = json.loads(str(arrays.pop("meta")))
+    except (OSError, ValueError, KeyError) as err:
+        raise ConfigError(
+            f"cannot resume from '{printable(path)}': {printable(err)} — start without --resume"
+        ) from None
+    return meta, arrays
+
+
+def _restore(model, optimizer, arrays: dict):
+    model.set_weights([arrays[f"model_{i}"] for i in range(len(model.get_weights()))])
+    for i, v in enumerate(optimizer.variables):
+        v.assign(arrays[f"opt_{i}"])
+
+
+def _progress(total: int, initial: int, enabled):
+    from tqdm.auto import tqdm
+
+    if enabled is None:
+        enabled = os.environ.get("NST_PROGRESS", "1") != "0"
+    return tqdm(
+        total=total, initial=initial, desc="train", disable=not enabled, leave=False, dynamic_ncols=True
+    )
+
+
+def train(
+    config: TrainConfig | None,
+    *,
+    output=None,
+    resume: bool = False,
+    progress: bool | None = None,
+    strategy: tf.distribute.Strategy | None = None,
+    callback=None,
+) -> TrainResult:
+    """Train a transformation network for ``config.style``; save it to ``output`` (``.keras``).
+
+    With ``output``, a checkpoint ``<stem>.ckpt.npz`` is written every ``checkpoint_every`` steps
+    and on Ctrl-C (all or nothing), and the model and its JSON sidecar at the end (also when
+    interrupted: ``stopped="interrupted"``). ``resume=True`` continues from that checkpoint with
+    its saved settings (``config`` None, or one whose ``steps`` raises the total). ``callback(step,
+    loss)`` runs after each step.
+    """
+    start, history, arrays = 0, [], None
+    if resume:
+        if output is None:
+            raise ConfigError("resume needs the model path whose checkpoint to continue (--output M.keras)")
+        meta, arrays = read_checkpoint(checkpoint_path(output))
+        saved = TrainConfig.from_dict(meta["config"])
+        config = saved.replace(steps=max(config.steps, saved.steps) if config else saved.steps)
+        start, history = int(meta["step"]), [list(r) for r in meta["history"]]
+    config.validate()
+    strategy = strategy or default_strategy()
+    style_path = Path(nst_data.resolve_image(config.style, "style"))
+    loss_fn = PerceptualLoss(config, load_image(style_path))
+    if config.size < loss_fn.min_side:
+        raise ConfigError(f"size {config.size} is below {loss_fn.min_side} px, too small for these layers")
+    paths = training_photos(config.content_dir)
+    with strategy.scope():
+        model = build_transformer(config.width, config.res_blocks, seed=config.seed)
+        optimizer = keras.optimizers.Adam(config.learning_rate)
+        optimizer.build(model.trainable_variables)
+    if arrays is not None:
+        _restore(model, optimizer, arrays)
+    result = TrainResult(
+        model, config, history, start,
+        data=[{"path": str(p), "sha256": _sha256(p)} for p in paths],
+        style={"name": config.style, "path": str(style_path), "sha256": _sha256(style_path)},
+        weights=get_weights(config.weights)[1],
+        strategy={"name": type(strategy).__name__, "replicas": strategy.num_replicas_in_sync},
+    )  # fmt: skip
+    step_fn = make_train_step(model, optimizer, loss_fn, strategy, config.batch_size, config.noise)
+    ds = photo_dataset(paths, config.size, config.batch_size, config.seed, start=start * config.batch_size)
+    batches = iter(strategy.experimental_distribute_dataset(ds))
+    ckpt = checkpoint_path(output) if output is not None else None
+    bar = _progress(config.steps, start, progress)
+    t0, images = time.perf_counter(), 0
+    try:
+        for step in range(start, config.steps):
+            photos = next(batches)
+            seed = tf.constant([config.seed, step], tf.int64)
+            loss, terms = step_fn(photos, seed)
+            row = [step + 1, float(loss), *(float(terms[k]) for k in ("content", "style", "tv"))]
+            if not np.isfinite(row[1]):
+                result.stopped = "nonfinite"
+                break
+            result.steps_done, images = step + 1, images + config.batch_size
+            history.append(row + [round(time.perf_counter() - t0, 3)])
+            rate = images / max(time.perf_counter() - t0, 1e-9)
+            bar.update(1)
+            bar.set_postfix(loss=f"{row[1]:.3g}", img_s=f"{rate:.2f}")
+            if ckpt is not None and (step + 1) % config.checkpoint_every == 0:
+                _save_checkpoint(ckpt, model, optimizer, step + 1, config, history)
+            if callback is not None:
+                callback(step + 1, row[1])
+    except KeyboardInterrupt:
+        result.stopped = "interrupted"
+    finally:
+        bar.close()
+    result.seconds = time.perf_counter() - t0
+    result.images_per_s = images / max(result.seconds, 1e-9)
+    if output is not None:
+        previous = _ignore_signals()  # a second Ctrl-C must not cut the save short
+        try:
+            if result.stopped != "nonfinite":
+                _save_checkpoint(ckpt, model, optimizer, result.steps_done, config, history)
+            result.path = save_model(model, output, result.metadata())
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+    return result
+
+
+def _ignore_signals() -> dict:
+    previous = {}
+    for name in ("SIGINT", "SIGTERM", "SIGHUP"):
+        sig = getattr(signal, name, None)
+        try:
+            previous[sig] = signal.signal(sig, signal.SIG_IGN)
+        except (TypeError, ValueError):  # not the main thread, or no such signal
+            pass
+    return previous
+
+
+# ----------------------------------------------------------------------------- saving and loading
+def save_model(model: keras.Model, path, metadata: dict | None = None, *, overwrite: bool = True) -> Path:
+    """Write ``model`` as ``.keras`` and its JSON sidecar beside it, all or nothing."""
+    path = user_path(path)
+    if path.suffix != ".keras":
+        raise ConfigError(f"model path '{printable(path)}' must end in .keras")
+    meta = dict(metadata or {})
+    meta.setdefault("parameters", int(model.count_params()))
+    text = json.dumps(meta, indent=2).encode("utf-8")
+    write_files(
+        {path: lambda fh: model.save(fh.name), path.with_suffix(".json"): lambda fh: fh.write(text)},
+        overwrite=overwrite,
+    )
+    return path
+
+
+def load_model(path) -> keras.Model:
+    """A network saved by ``train``/``save_model``; one-line ConfigError if it is not one."""
+    path = user_path(path)
+    fix = "pass a .keras file written by `python -m nst_tf train`"
+    if not path.is_file():
+        raise ConfigError(f"model '{printable(path)}' does not exist or is not a file — {fix}")
+    try:
+        return keras.saving.load_model(path, compile=False)
+    except Exception as err:  # Keras raises ValueError, OSError, zipfile errors...
+        reason = printable(str(err).splitlines()[0] if str(err) else type(err).__name__)[:200]
+        raise ConfigError(f"cannot load model '{printable(path)}': {reason} — {fix}") from None
+
+
+# ----------------------------------------------------------------------------- stylising
+_RUNNERS: dict[int, object] = {}
+
+
+def stylize(model: keras.Model, images) -> np.ndarray:
+    """RGB image(s) (H, W, 3) or (N, H, W, 3) in [0, 255] -> stylised float32, same shape.
+
+    One compiled function per model, for any size (no retracing when the size changes)."""
+    runner = _RUNNERS.get(id(model))
+    if runner is None or runner[0] is not model:
+        fn = tf.function(lambda x: model(x, training=False), reduce_retracing=True,
+                         input_signature=[tf.TensorSpec((None, None, None, 3), tf.float32)])  # fmt: skip
+        runner = _RUNNERS[id(model)] = (model, fn)
+    arr = np.asarray(images, np.float32)
+    single = arr.ndim == 3
+    out = runner[1](arr[None] if single else arr).numpy()
+    return out[0] if single else out
+
+
+def _model_info(model_path) -> dict:
+    path = user_path(model_path) if model_path is not None else None
+    return {"path": str(path), "sha256": _sha256(path)} if path is not None and path.is_file() else {}
+
+
+def _image_sidecar(src: Path, model_info: dict, seconds: float, shape, extra: dict | None = None) -> bytes:
+    from nst_tf.transfer import versions
+
+    meta = {
+        "kind": "nst_tf fast style transfer output",
+        "model": model_info,
+        "input": {"path": str(src), "sha256": _sha256(src)},
+        "image_size": list(shape[:2]),
+        "seconds": round(seconds, 4),
+        **(extra or {}),
+        "versions": versions(),
+    }
+    return json.dumps(meta, indent=2).encode("utf-8")
+
+
+def stylize_image(
+    model, src, out, *, size: int | None = None, model_path=None, overwrite: bool = False
+) -> Path:
+    """Stylise one image file; write ``out`` (.png/.jpg) and ``out.json``. Returns ``out``."""
+    src, out = user_path(src), user_path(out)
+    img = load_image(src, size)
+    t0 = time.perf_counter()
+    styled = to_uint8(stylize(model, img))
+    seconds = time.perf_counter() - t0
+    side = _image_sidecar(src, _model_info(model_path), seconds, styled.shape)
+    write_files(
+        {out: image_writer(styled, out), out.with_suffix(".json"): lambda fh: fh.write(side)},
+        overwrite=overwrite,
+    )
+    return out
+
+
+@dataclass
+class FolderReport:
+    """What ``stylize_folder`` did: files written, files that failed (path -> one-line reason)."""
+
+    written: list = field(default_factory=list)
+    failed: dict = field(default_factory=dict)
+    seconds: float = 0.0
+
+    def summary(self) -> str:
+        n = len(self.written) + len(self.failed)
+        rate = len(self.written) / max(self.seconds, 1e-9)
+        line = f"stylised {len(self.written)} of {n} images in {self.seconds:.1f} s ({rate:.2f} images/s)"
+        if self.failed:
+            line += f"; {len(self.failed)} failed: " + ", ".join(printable(Path(p).name) for p in self.failed)
+        return line
+
+
+def stylize_folder(
+    model, folder, out_dir, *, size: int | None = None, batch_size: int = 4, model_path=None,
+    overwrite: bool = False, progress: bool | None = None,
+) -> FolderReport:  # fmt: skip
+    """Stylise every image in ``folder`` (and below) into ``out_dir`` (same relative names, .png),
+    ``batch_size`` images of equal size per forward pass. A file that cannot be read or written is
+    reported in ``FolderReport.failed`` and skipped; every other file is still produced."""
+    folder, out_dir = user_path(folder), user_path(out_dir)
+    paths = _images_below(folder)
+    report, info = FolderReport(), _model_info(model_path)
+    t0 = time.perf_counter()
+    pending: list[tuple[Path, np.ndarray]] = []
+
+    def flush():
+        if not pending:
+            return
+        t = time.perf_counter()
+        styled = stylize(model, np.stack([img for _, img in pending]))
+        seconds = (time.perf_counter() - t) / len(pending)
+        for (src, _), img in zip(pending, styled):
+            out = (out_dir / src.relative_to(folder)).with_suffix(".png")
+            try:
+                img8 = to_uint8(img)
+                side = _image_sidecar(src, info, seconds, img8.shape, {"batch": len(pending)})
+                write_files(
+                    {out: image_writer(img8, out), out.with_suffix(".json"): lambda fh, s=side: fh.write(s)},
+                    overwrite=overwrite,
+                )
+                report.written.append(out)
+            except NSTError as err:
+                report.failed[str(src)] = str(err)
+        pending.clear()
+
+    from tqdm.auto import tqdm
+
+    enabled = os.environ.get("NST_PROGRESS", "1") != "0" if progress is None else progress
+    for src in tqdm(paths, desc="stylize", disable=not enabled, leave=False):
+        try:
+            img = load_image(src, size)
+        except (ImageError, OSError) as err:
+            report.failed[str(src)] = str(err)
+            continue
+        if pending and (img.shape != pending[0][1].shape or len(pending) >= batch_size):
+            flush()
+        pending.append((src, img))
+    flush()
+    report.seconds = time.perf_counter() - t0
+    return report
+
+
+def flicker(frames) -> float:
+    """Mean absolute difference between consecutive frames, grey levels (0 for a still video)."""
+    prev, total, n = None, 0.0, 0
+    for frame in frames:
+        frame = np.asarray(frame, np.float32)
+        if prev is not None:
+            total += float(np.mean(np.abs(frame - prev)))
+            n += 1
+        prev = frame
+    return total / max(n, 1)
+
+
+def stylize_video(
+    model, src, out, *, size: int | None = None, blend: float = 0.0, model_path=None, overwrite: bool = False
+) -> dict:
+    """Stylise a video frame by frame (imageio + imageio-ffmpeg) at the source frame rate.
+
+    ``blend`` in [0, 1) mixes each output with the previous one (``out_t = (1 - blend) f(x_t)
+    + blend out_{t-1}``): a cheap flicker filter that trails moving edges. Odd frame sides are
+    cut by one pixel (H.264 needs even ones). Returns the sidecar's dict, with the flicker (mean
+    absolute frame-to-frame difference) of the input and of the output.
+    """
+    import imageio.v2 as iio
+
+    src, out = user_path(src), user_path(out)
+    if not 0 <= blend < 1:
+        raise ConfigError(f"blend must be in [0, 1), got {blend!r}")
+    if out.suffix.lower() not in (".mp4", ".mov", ".mkv", ".avi"):
+        raise ConfigError(f"video output '{printable(out)}' must end in .mp4, .mov, .mkv or .avi")
+    try:
+        reader = iio.get_reader(src, format="FFMPEG")
+        fps = float(reader.get_meta_data().get("fps") or 25.0)
+    except Exception as err:
+        raise ImageError(f"cannot read video '{printable(src)}': {printable(err)} — check the file") from None
+    stats = {"frames": 0, "input_diff": 0.0, "output_diff": 0.0}
+    t0 = time.perf_counter()
+
+    def write(fh):
+        writer = iio.get_writer(fh.name, format="FFMPEG", fps=fps, codec="libx264", quality=8,
+                                macro_block_size=1, pixelformat="yuv420p")  # fmt: skip
+        prev_in = prev_out = None
+        try:
+            for frame in reader:
+                frame = load_image(np.asarray(frame), size)
+                h, w = frame.shape[0] // 2 * 2, frame.shape[1] // 2 * 2
+                frame = frame[:h, :w]
+                styled = stylize(model, frame)
+                if prev_out is not None and blend > 0:
+                    styled = (1 - blend) * styled + blend * prev_out
+                styled8 = to_uint8(styled)
+                if prev_in is not None:
+                    stats["input_diff"] += float(np.mean(np.abs(frame - prev_in)))
+                    stats["output_diff"] += float(np.mean(np.abs(styled8.astype(np.float32) - prev_out)))
+                writer.append_data(styled8)
+                prev_in, prev_out = frame, styled8.astype(np.float32)
+                stats["frames"] += 1
+        finally:
+            writer.close()
+            reader.close()
+        if stats["frames"] == 0:
+            raise ImageError(f"video '{printable(src)}' has no frames")
+
+    meta: dict = {}
+
+    def write_meta(fh):
+        from nst_tf.transfer import versions
+
+        meta.update(
+            kind="nst_tf fast style transfer video",
+            model=_model_info(model_path),
+            input={"path": str(src), "sha256": _sha256(src)},
+            fps=fps,
+            frames=stats["frames"],
+            blend=blend,
+            flicker_input=round(stats["input_diff"] / max(stats["frames"] - 1, 1), 4),
+            flicker_output=round(stats["output_diff"] / max(stats["frames"] - 1, 1), 4),
+            seconds=round(time.perf_counter() - t0, 3),
+            versions=versions(),
+        )
+        fh.write(json.dumps(meta, indent=2).encode("utf-8"))
+
+    write_files({out: write, out.with_suffix(".json"): write_meta}, overwrite=overwrite)
+    return meta
+
+
+# ----------------------------------------------------------------------------- evaluation
+def evaluate(model_or_image, photo, config: TrainConfig, size: int) -> float:
+    """Loss of a stylised ``photo`` at long side ``size`` under *the* transfer objective
+    (``nst_tf.transfer.stage_objective`` with this config's layers and weights): the number an
+    L-BFGS run of ``transfer_style`` with the same settings reports, so the two compare.
+
+    ``model_or_image``: a network (applied to the photo) or an already stylised image."""
+    from nst_tf import transfer
+
+    cfg = transfer_config(config, size)
+    inputs = transfer.load_inputs(cfg, photo, [config.style])
+    plan = transfer.plan_run(cfg, inputs)
+    hw = plan.full_hw
+    extractor = build_extractor(plan.layers, pooling=cfg.pooling, weights=cfg.weights)
+    objective = transfer.stage_objective(cfg, plan, inputs, extractor, hw)
+    if isinstance(model_or_image, keras.Model):
+        image = stylize(model_or_image, resize_image(inputs.content, size=hw))
+    else:
+        image = resize_image(np.asarray(model_or_image, np.float32), size=hw)
+    return float(objective(preprocess(image))[0][0])
+
+
+def transfer_config(config: TrainConfig, size: int, **changes) -> Config:
+    """The ``Config`` of an optimisation-based transfer with the same objective as ``config``."""
+    return Config(
+        content_layers=dict(config.content_layers), style_layers=dict(config.style_layers),
+        content_weight=config.content_weight, style_weight=config.style_weight, tv_weight=config.tv_weight,
+        style_scale=config.style_scale, pooling=config.pooling, weights=config.weights, size=size,
+    ).replace(**changes)  # fmt: skip
