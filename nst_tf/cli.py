@@ -113,6 +113,7 @@ def build_parser() -> argparse.ArgumentParser:
     for command, p in (("transfer", transfer), ("texture", texture), ("reconstruct", reconstruct)):
         _config_flags(p, command)
         _output_flags(p)
+    _fast_parsers(sub)
     sub.add_parser("list", help="list the image names that resolve here (bundled and NST_EXTRA_IMAGES)")
     figures = sub.add_parser(
         "figures", help="write a page (Markdown or Hugo shortcodes) of all saved figures, in notebook order"
@@ -147,11 +148,12 @@ _ARG_TYPES = {
 }
 
 
-def _config_flags(p: argparse.ArgumentParser, command: str):
-    """One flag per Config field that ``command`` offers: help, choices and defaults come from Config."""
-    defaults = Config.for_task(command)
-    g = p.add_argument_group("settings (nst_tf.Config fields; `--config` starts from a saved one)")
-    for f in dataclasses.fields(Config):
+def _config_flags(p: argparse.ArgumentParser, command: str, defaults=None, title=None):
+    """One flag per Config field that ``command`` offers: help, choices and defaults come from Config
+    (or from ``defaults``, another dataclass of ``_setting`` fields: ``train``'s TrainConfig)."""
+    defaults = Config.for_task(command) if defaults is None else defaults
+    g = p.add_argument_group(title or "settings (nst_tf.Config fields; `--config` starts from a saved one)")
+    for f in dataclasses.fields(defaults):
         meta = f.metadata
         if command not in meta["cli"]:
             continue
@@ -415,6 +417,8 @@ def _run(args) -> int:
         )
         print(f"wrote {out}")
         return 0
+    if args.command in ("train", "stylize"):
+        return _run_fast(args)
     from nst_tf import transfer as api
 
     config = _config_from_args(args)
@@ -455,5 +459,168 @@ def _run(args) -> int:
             f"stopped early: the loss became NaN or infinite; saved the last finite image — lower {knob}",
             file=sys.stderr,
         )
+        return 1
+    return 0
+
+
+# ----------------------------------------------------------------------------- fast style transfer
+def _fast_parsers(sub):
+    """``train`` (a feed-forward network for one style) and ``stylize`` (apply it): nst_tf.fast."""
+    from nst_tf.fast_config import TrainConfig
+
+    train = sub.add_parser(
+        "train",
+        help="train a fast style-transfer network for one style (Johnson et al.)",
+        epilog="The model (.keras), its JSON sidecar and a checkpoint (.ckpt.npz) are written; "
+        "Ctrl-C keeps the last checkpoint and --resume continues from it. Under TF_CONFIG the "
+        "run is one worker of a MultiWorkerMirroredStrategy (see nst_tf/fast.py).",
+    )
+    train.add_argument(
+        "--style", default=DEFAULT_STYLE, help=f"style image: name or path (default: {DEFAULT_STYLE})"
+    )
+    _config_flags(train, "train", TrainConfig(), "settings (nst_tf.fast_config.TrainConfig fields)")
+    o = train.add_argument_group("output")
+    o.add_argument(
+        "--output", "-o", type=_path, help="model path (.keras); default: a new folder in data/output/train/"
+    )
+    o.add_argument("--resume", action="store_true", help="continue from the checkpoint of --output")
+    o.add_argument("--overwrite", action="store_true", help="allow --output to replace an existing model")
+    o.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
+    stylize = sub.add_parser(
+        "stylize",
+        help="stylise images, folders or videos with a network made by `train`",
+        epilog="Each image gives OUTPUT/<name>.png, each folder OUTPUT/<folder>/... (one output per "
+        "image; unreadable files are reported and skipped), each video OUTPUT/<name>.mp4 at the "
+        "source frame rate; every output has a JSON sidecar.",
+    )
+    stylize.add_argument("inputs", nargs="+", type=_path, metavar="INPUT", help="image, folder or video")
+    stylize.add_argument("--model", "-m", type=_path, required=True, help="a .keras file written by `train`")
+    stylize.add_argument(
+        "--output", "-o", type=_path, help="output folder (default: a new folder in data/output/stylize/)"
+    )
+    stylize.add_argument(
+        "--size", type=int, help="resize inputs to this long side first (default: as they are)"
+    )
+    stylize.add_argument(
+        "--batch-size", type=int, default=4, help="images per forward pass in folders (default 4)"
+    )
+    stylize.add_argument(
+        "--blend", type=float, default=0.0,
+        help="videos: mix each frame with the previous output, 0-0.9 (less flicker, trails; default 0)",
+    )  # fmt: skip
+    stylize.add_argument("--overwrite", action="store_true", help="allow replacing existing outputs")
+    stylize.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
+
+
+def _run_fast(args) -> int:
+    import dataclasses as dc
+
+    from nst_tf.fast_config import TrainConfig
+    from nst_tf.files import printable
+
+    if args.command == "train":
+        from nst_tf import fast
+
+        changes = {
+            f.name: getattr(args, f.name)
+            for f in dc.fields(TrainConfig)
+            if getattr(args, f.name, None) is not None
+        }
+        config = TrainConfig().replace(**changes).validate()
+        out = _model_output(args, config)
+        if args.resume:  # the checkpoint's settings; only --steps can add steps
+            config = TrainConfig(steps=args.steps) if args.steps else None
+        result = fast.train(config, output=out, resume=args.resume, progress=not args.quiet)
+        print(
+            f"saved {printable(result.path)} (+ .json, checkpoint {printable(fast.checkpoint_path(out).name)}): "
+            f"{result.steps_done} steps, {result.images_per_s:.2f} images/s"
+        )
+        if result.stopped == "interrupted":
+            word, status = _stop_status()
+            print(
+                f"{word}: saved the model and checkpoint at step {result.steps_done}; --resume continues",
+                file=sys.stderr,
+            )
+            return status
+        if result.stopped != "completed":
+            print("stopped early: the loss became NaN or infinite — lower --lr", file=sys.stderr)
+            return 1
+        return 0
+    return _stylize(args)
+
+
+def _model_output(args, config) -> Path:
+    from nst_tf.errors import ConfigError
+    from nst_tf.files import check_writable, output_dir, printable, user_path
+
+    if args.output:
+        out = Path(os.path.abspath(user_path(args.output)))
+        if out.suffix != ".keras":
+            raise ConfigError(f"model path {printable(out)} must end in .keras")
+        if os.path.lexists(out) and not (args.overwrite or args.resume):
+            raise ConfigError(
+                f"{printable(out)} already exists: pass --overwrite, --resume, or another --output"
+            )
+        check_writable(out.parent, need_bytes=64 << 20, fix="choose another --output")
+        return out
+    if args.resume:
+        raise ConfigError("--resume needs --output: the model whose checkpoint to continue")
+    stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+    folder = _reserve(
+        output_dir().absolute() / "train" / f"{stamp}-{_slug(config.style)}" / "x", False, False
+    )
+    return folder.with_name("model.keras")
+
+
+def _stylize(args) -> int:
+    from nst_tf import fast
+    from nst_tf.errors import ConfigError, NSTError
+    from nst_tf.files import output_dir, printable, user_path
+
+    if args.batch_size < 1 or (args.size is not None and not 16 <= args.size <= 16384):
+        raise ConfigError("--batch-size must be >= 1 and --size from 16 to 16384")
+    model = fast.load_model(args.model)
+    if args.output:
+        out_dir = Path(os.path.abspath(user_path(args.output)))
+    else:
+        stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+        out_dir = output_dir().absolute() / "stylize" / f"{stamp}-{_slug(args.model)}"
+    written, failed = 0, []
+    for src in args.inputs:
+        src = user_path(src)
+        try:
+            if src.is_dir():
+                report = fast.stylize_folder(
+                    model, src, out_dir / src.name, size=args.size, batch_size=args.batch_size,
+                    model_path=args.model, overwrite=args.overwrite, progress=not args.quiet,
+                )  # fmt: skip
+                for path, reason in report.failed.items():
+                    print(f"error: {printable(path)}: {printable(reason)}", file=sys.stderr)
+                print(report.summary())
+                written += len(report.written)
+                failed += list(report.failed)
+            elif src.suffix.lower() in fast.VIDEO_EXTENSIONS:
+                out = out_dir / f"{src.stem}.mp4"
+                meta = fast.stylize_video(
+                    model, src, out, size=args.size, blend=args.blend, model_path=args.model,
+                    overwrite=args.overwrite,
+                )  # fmt: skip
+                print(
+                    f"saved {printable(out)} (+ .json): {meta['frames']} frames at {meta['fps']:g} fps, "
+                    f"flicker {meta['flicker_output']:.2f} (input {meta['flicker_input']:.2f})"
+                )
+                written += 1
+            else:
+                out = fast.stylize_image(
+                    model, src, out_dir / f"{src.stem}.png", size=args.size, model_path=args.model,
+                    overwrite=args.overwrite,
+                )  # fmt: skip
+                print(f"saved {printable(out)} (+ .json)")
+                written += 1
+        except NSTError as err:
+            print(f"error: {printable(src)}: {printable(err)}", file=sys.stderr)
+            failed.append(str(src))
+    if failed:
+        print(f"{written} written, {len(failed)} failed", file=sys.stderr)
         return 1
     return 0
