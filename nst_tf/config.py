@@ -34,7 +34,7 @@ MAX_STEPS = 100_000
 #: Long side in pixels: only against overflow; the memory check (nst_tf.resources) refuses far
 #: less, with a message naming the largest size that fits.
 MAX_SIZE = 65_536
-#: Learning rate, lr_decay and style_scale (pixel units; KNOWN_GOOD's SGD rate is 4 x pixels).
+#: Learning rate, lr_decay and style_scale (pixel units; KNOWN_GOOD's SGD rate scales with pixels).
 MAX_RATE = 1e6
 MAX_STYLE_SCALE = 100.0
 #: Coarse-to-fine stages before the full-size one.
