@@ -136,3 +136,49 @@ def fake_net(tmp_path, monkeypatch) -> FakeNet:
     monkeypatch.delenv("NST_EXTRA_IMAGES", raising=False)
     monkeypatch.delenv("NST_OFFLINE", raising=False)
     return net
+
+
+def signal_cli_run(tmp_path, sig, *, steps: int = 5000) -> tuple[int, str, str]:
+    """Start ``python -m nst_tf transfer`` (Adam, 48 px, frames for a GIF) writing into
+    ``tmp_path/out``, send it ``sig`` once the progress bar shows a step, and return
+    (exit status, stdout, stderr): a real Ctrl-C, SIGTERM or SIGHUP."""
+    import re
+    import subprocess
+    import sys
+    import threading
+    import time
+
+    env = {**os.environ, "NST_OUTPUT_DIR": str(tmp_path / "out"), "NST_OFFLINE": "1", "NST_PROGRESS": "1"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "nst_tf", "transfer", "--size", "48", "--steps", str(steps), "--pyramid", "none",
+         "--optimizer", "adam", "--weights", "random", "--animation", "gif", "--frame-every", "1"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=ROOT, env=env,
+    )  # fmt: skip
+    chunks: list[bytes] = []
+    progressed = threading.Event()
+    step = re.compile(rb"\b[1-9]\d*/" + str(steps).encode() + rb"\b")
+
+    def read():
+        while True:
+            chunk = proc.stderr.read1(4096)
+            if not chunk:
+                return
+            chunks.append(chunk)
+            if step.search(b"".join(chunks)):
+                progressed.set()
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    try:
+        assert progressed.wait(240), b"".join(chunks).decode(errors="replace")[-2000:]
+        time.sleep(0.3)
+        proc.send_signal(sig)
+        # not communicate(): it would read stderr too, racing the reader thread for the last lines;
+        # stdout is a few short lines, far below a pipe's buffer, so waiting first cannot block
+        proc.wait(timeout=120)
+        stdout = proc.stdout.read().decode(errors="replace")
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    reader.join(10)
+    return proc.returncode, stdout, b"".join(chunks).decode(errors="replace")

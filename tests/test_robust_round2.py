@@ -31,7 +31,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import run_cli
+from conftest import run_cli, signal_cli_run
 from PIL import Image
 
 from nst_tf import data, files, images, transfer
@@ -394,43 +394,9 @@ def test_temp_names_are_unpredictable_and_cleaned_up_on_failure(tmp_path):
 
 
 # ============================================================================ 4. SIGTERM / SIGHUP
-def _run_and_signal(tmp_path, sig, extra_env=None):
-    env = {**os.environ, "NST_OUTPUT_DIR": str(tmp_path / "out"), "NST_OFFLINE": "1", "NST_PROGRESS": "1"}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "nst_tf", "transfer", "--size", "48", "--steps", "5000", "--pyramid", "none",
-         "--optimizer", "adam", "--weights", "random", "--animation", "gif", "--frame-every", "1"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=ROOT, env={**env, **(extra_env or {})},
-    )  # fmt: skip
-    chunks: list[bytes] = []
-    progressed = threading.Event()
-
-    def read():
-        while True:
-            chunk = proc.stderr.read1(4096)
-            if not chunk:
-                return
-            chunks.append(chunk)
-            if re.search(rb"\b[1-9]\d*/5000\b", b"".join(chunks)):
-                progressed.set()
-
-    reader = threading.Thread(target=read, daemon=True)
-    reader.start()
-    try:
-        assert progressed.wait(240), b"".join(chunks).decode(errors="replace")[-2000:]
-        time.sleep(0.3)
-        proc.send_signal(sig)
-        proc.wait(timeout=120)
-        stdout = proc.stdout.read().decode()
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-    reader.join(10)
-    return proc.returncode, stdout, b"".join(chunks).decode(errors="replace")
-
-
 @pytest.mark.parametrize("name, status", [("SIGTERM", 143), ("SIGHUP", 129)])
 def test_sigterm_and_sighup_save_like_ctrl_c(name, status, tmp_path):
-    code, stdout, stderr = _run_and_signal(tmp_path, getattr(signal, name))
+    code, stdout, stderr = signal_cli_run(tmp_path, getattr(signal, name))
     assert code == status, stderr[-2000:]
     assert "Traceback" not in stderr and f"({name}): saved the best image so far" in stderr
     (image,) = (tmp_path / "out").glob("transfer/*/result.png")

@@ -12,13 +12,7 @@ Runs use 32-48 px images, a few steps and ``weights="random"``.
 from __future__ import annotations
 
 import json
-import os
-import re
 import signal
-import subprocess
-import sys
-import threading
-import time
 import types
 import warnings
 from pathlib import Path
@@ -26,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import tensorflow as tf
-from conftest import run_cli
+from conftest import run_cli, signal_cli_run
 
 from nst_tf import cli, transfer
 from nst_tf.errors import ImageError
@@ -237,46 +231,14 @@ def test_cli_interrupt_saves_image_sidecar_and_frames(monkeypatch, tmp_path, cap
 
 def test_cli_sigint_in_a_subprocess_saves_everything_and_exits_130(tmp_path):
     """A real Ctrl-C: SIGINT once the progress bar shows the first step."""
-    env = {**os.environ, "NST_OUTPUT_DIR": str(tmp_path / "out"), "NST_OFFLINE": "1", "NST_PROGRESS": "1"}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "nst_tf", "transfer", "--size", "48", "--steps", "5000", "--pyramid", "none",
-         "--optimizer", "adam", "--weights", "random", "--animation", "gif", "--frame-every", "1"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=ROOT, env=env,
-    )  # fmt: skip
-    chunks: list[bytes] = []
-    progressed = threading.Event()
-
-    def read():
-        while True:
-            chunk = proc.stderr.read1(4096)
-            if not chunk:
-                return
-            chunks.append(chunk)
-            if re.search(rb"\b[1-9]\d*/5000\b", b"".join(chunks)):
-                progressed.set()
-
-    reader = threading.Thread(target=read, daemon=True)
-    reader.start()
-    try:
-        assert progressed.wait(240), b"".join(chunks).decode(errors="replace")[-2000:]
-        time.sleep(0.3)
-        proc.send_signal(signal.SIGINT)
-        # not communicate(): it would read stderr too, racing the reader thread for the last lines;
-        # stdout is a few short lines, far below a pipe's buffer, so waiting first cannot block
-        proc.wait(timeout=120)
-        stdout = proc.stdout.read()
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-    reader.join(10)
-    stderr = b"".join(chunks).decode(errors="replace")
-    assert proc.returncode == 130, stderr[-2000:]
+    code, stdout, stderr = signal_cli_run(tmp_path, signal.SIGINT)
+    assert code == 130, stderr[-2000:]
     assert "Traceback" not in stderr and "interrupted: saved the best image so far" in stderr
     (image,) = (tmp_path / "out").glob("transfer/*/result.png")
     meta = _strict_json(image.with_suffix(".json"))
     assert meta["stopped"] == "interrupted" and 1 <= meta["timings"]["stages"][0]["steps"] < 5000
     assert image.with_name("result_optimisation.gif").stat().st_size > 0
-    assert str(image) in stdout.decode()
+    assert str(image) in stdout
     assert not _leftovers(tmp_path / "out")
 
 
