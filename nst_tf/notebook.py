@@ -106,6 +106,14 @@ def _pixels(name: str, size: int = 32):
     return data.load(name, size)[:16, :24]
 
 
+def _pan(name: str = "coffee", frames: int = 4):
+    """(frames, 16, 24, 3) float32 RGB 0-255: a 2-px-per-frame pan across a bundled image at 32 px."""
+    from nst_tf import data
+
+    img = data.load(name, 32)
+    return np.stack([img[:16, 2 * i : 2 * i + 24] for i in range(frames)])
+
+
 #: exercise id -> (the nst_tf function the student rewrites, builder of its frozen inputs).
 #: Adding an exercise: one line here, then ``python -m nst_tf.notebook --freeze``.
 EXERCISES = {
@@ -118,6 +126,7 @@ EXERCISES = {
     ),
     "03.5": ("losses.mean_square", lambda: (_features("block3_conv1", "astronaut"),)),
     "04.7": ("color.match_color", lambda: (_pixels("astronaut"), _pixels("chelsea"))),
+    "05.4": ("fast.flicker", lambda: (_pan(),)),
 }
 
 

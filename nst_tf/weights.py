@@ -567,7 +567,7 @@ def find_vgg19_weights(path=None, *, allow_download: bool | None = None) -> tupl
 def resolve_vgg19_weights(
     path=None, *, allow_download: bool | None = None, verbose: bool = True
 ) -> WeightsInfo:
-    """``find_vgg19_weights`` as a ``WeightsInfo`` (hashes the file); ``verbose`` prints its line to stderr."""
+    """``find_vgg19_weights`` as a ``WeightsInfo`` (hashes the file); ``verbose`` prints it to stderr."""
     info = WeightsInfo.of(*find_vgg19_weights(path, allow_download=allow_download))
     if verbose:
         print(info.describe(), file=sys.stderr)
