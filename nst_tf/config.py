@@ -59,7 +59,7 @@ KNOWN_GOOD = {
 TASK_DEFAULTS = {
     "transfer": {},
     "texture": dict(
-        content_weight=0.0, content_layers={}, init="noise", tv_weight=0.0, pyramid=(), steps=100
+        content_weight=0.0, content_layers={}, init="noise", tv_weight=3e-6, pyramid=(), steps=100
     ),
     "reconstruct": dict(
         style_weight=0.0, style_layers={}, init="noise", tv_weight=1e-5, pyramid=(), steps=100

@@ -1,0 +1,116 @@
+"""Run notebooks top to bottom in quality mode, time them, and publish their reference figures.
+
+    python scripts/run_notebooks.py notebooks/01_content_reconstruction.ipynb ...
+
+Each notebook runs in a fresh Jupyter kernel from ``notebooks/`` (as a reader runs it),
+with its figures written under ``$NST_OUTPUT_DIR/figures/<notebook>/``. The wall time
+of each run, with the CPU model and the date, is recorded in
+``docs/figures/timings.json``, and the figures (PNG/GIF/MP4 with their sidecars) are
+copied to ``docs/figures/<notebook>/``, which the notebooks' markdown links to, so a
+reader can compare without a 10-minute run.
+
+A figure whose name starts with ``input_`` shows an input image; it is published only
+when every input the notebook resolved is a bundled image (CC0 / public domain, see
+data/src/CREDITS.md), never when it may show a painting or photo we may not redistribute.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+DOCS = ROOT / "docs" / "figures"
+PUBLISHED = (".png", ".gif", ".mp4", ".json")
+
+
+def cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def run(path: Path, timeout: int) -> float:
+    import nbformat
+    from nbclient import NotebookClient
+
+    nb = nbformat.read(path, as_version=4)
+    client = NotebookClient(
+        nb, timeout=timeout, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}}
+    )
+    start = time.perf_counter()
+    client.execute()
+    seconds = time.perf_counter() - start
+    errors = [
+        out
+        for cell in nb.cells
+        if cell.cell_type == "code"
+        for out in cell.get("outputs", [])
+        if out.get("output_type") == "error"
+    ]
+    if errors:
+        raise SystemExit(f"{path.name}: a cell failed: {errors[0].get('ename')}: {errors[0].get('evalue')}")
+    return seconds
+
+
+def publish(stem: str, figures: Path, only_bundled_inputs: bool) -> list[str]:
+    """Copy one notebook's quality figures into docs/figures/<stem>/ (replacing the old set)."""
+    source = figures / stem
+    target = DOCS / stem
+    if target.exists():
+        shutil.rmtree(target)
+    target.mkdir(parents=True)
+    copied = []
+    for file in sorted(source.glob("*")) if source.is_dir() else []:
+        if not file.is_file() or file.suffix not in PUBLISHED:
+            continue
+        if file.name.startswith("input_") and not only_bundled_inputs:
+            continue
+        shutil.copy2(file, target / file.name)
+        copied.append(file.name)
+    return copied
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("notebooks", nargs="+", type=Path)
+    parser.add_argument("--timeout", type=int, default=3600, help="per cell, seconds")
+    parser.add_argument("--no-publish", action="store_true", help="time only, copy no figures")
+    args = parser.parse_args(argv)
+    os.environ.pop("NST_QUICK", None)
+    figures = Path(os.environ.get("NST_OUTPUT_DIR", ROOT / "data" / "output")) / "figures"
+    only_bundled = not os.environ.get("NST_EXTRA_IMAGES")
+    timings_file = DOCS / "timings.json"
+    DOCS.mkdir(parents=True, exist_ok=True)
+    timings = json.loads(timings_file.read_text()) if timings_file.exists() else {}
+    for path in args.notebooks:
+        path = path.resolve()
+        print(f"{path.name}: running in quality mode ...", flush=True)
+        seconds = run(path, args.timeout)
+        timings[path.stem] = {
+            "wall_s": round(seconds, 1),
+            "cpu": cpu_model(),
+            "cores": os.cpu_count(),
+            "date": time.strftime("%Y-%m-%d"),
+            "extra_images": bool(os.environ.get("NST_EXTRA_IMAGES")),
+        }
+        print(f"{path.name}: {seconds / 60:.1f} min", flush=True)
+        if not args.no_publish:
+            copied = publish(path.stem, figures, only_bundled)
+            print(f"  published {len(copied)} files to docs/figures/{path.stem}/")
+        timings_file.write_text(json.dumps(timings, indent=1, sort_keys=True) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
