@@ -92,7 +92,7 @@ def stylize(model, s, workdir) -> dict:
     import numpy as np
 
     from nst_tf import data, fast
-    from nst_tf.images import save_image
+    from nst_tf.images import load_image, save_image
 
     photo = data.load(fast.HELD_OUT[0], s["speed_size"])
     fast.stylize(model, photo)
@@ -109,10 +109,10 @@ def stylize(model, s, workdir) -> dict:
         fast.stylize(model, square)
         sq.append(time.perf_counter() - t)
     folder = workdir / "folder"
-    names = [*fast.HELD_OUT, *(p.stem for p in fast.training_photos())]
+    paths = [data.resolve_image(n, "content") for n in fast.HELD_OUT] + fast.training_photos()
     for i in range(s["folder_n"]):
-        img = data.load(names[i % len(names)], s["speed_size"])
-        save_image(img[:, ::-1] if i >= len(names) else img, folder / f"{i:03d}.jpg")
+        img = load_image(paths[i % len(paths)], s["speed_size"])
+        save_image(img[:, ::-1] if i >= len(paths) else img, folder / f"{i:03d}.jpg")  # flipped: new
     report = fast.stylize_folder(model, folder, workdir / "folder_out", batch_size=4, progress=False)
     out = {
         "image_hw": list(photo.shape[:2]),

@@ -528,7 +528,7 @@ def _run_fast(args) -> int:
         }
         config = TrainConfig().replace(**changes).validate()
         out = _model_output(args, config)
-        if args.resume:  # the checkpoint's settings; only --steps can add steps
+        if args.resume:  # the checkpoint's settings; --steps sets a new total
             config = TrainConfig(steps=args.steps) if args.steps else None
         result = fast.train(config, output=out, resume=args.resume, progress=not args.quiet)
         print(

@@ -421,7 +421,7 @@ def train(
     With ``output``, a checkpoint ``<stem>.ckpt.npz`` is written every ``checkpoint_every`` steps
     and on Ctrl-C (all or nothing), and the model and its JSON sidecar at the end (also when
     interrupted: ``stopped="interrupted"``). ``resume=True`` continues from that checkpoint with
-    its saved settings (``config`` None, or one whose ``steps`` raises the total). ``callback(step,
+    its saved settings (``config`` None, or one whose ``steps`` sets the new total). ``callback(step,
     loss)`` runs after each step.
     """
     start, history, arrays = 0, [], None
@@ -430,7 +430,7 @@ def train(
             raise ConfigError("resume needs the model path whose checkpoint to continue (--output M.keras)")
         meta, arrays = read_checkpoint(checkpoint_path(output))
         saved = TrainConfig.from_dict(meta["config"])
-        config = saved.replace(steps=max(config.steps, saved.steps) if config else saved.steps)
+        config = saved.replace(steps=config.steps if config else saved.steps)
         start, history = int(meta["step"]), [list(r) for r in meta["history"]]
     config.validate()
     strategy = strategy or default_strategy()

@@ -354,3 +354,45 @@ def test_train_and_stylize_help_do_not_import_tensorflow():
         capture_output=True, text=True, cwd=ROOT,
     )  # fmt: skip
     assert done.stdout.strip() == "False", done.stderr
+
+
+def test_real_ctrl_c_keeps_the_checkpoint_and_resume_finishes(tmp_path):
+    """A real SIGINT to `python -m nst_tf train`: exit 130, model + sidecar + checkpoint saved;
+    `--resume` continues from the checkpoint's step (not from 0) to the new --steps."""
+    import signal
+    import time
+
+    out = tmp_path / "m.keras"
+    ckpt = tmp_path / "m.ckpt.npz"
+    env = {**os.environ, "NST_OFFLINE": "1", "NST_PROGRESS": "0"}
+    common = ["--output", str(out), "--quiet"]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "nst_tf", "train", "--style", "gravel", "--size", "32", "--batch-size", "1",
+         "--width", "4", "--res-blocks", "1", "--steps", "100000", "--checkpoint-every", "1", *common],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=ROOT, env=env,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 300
+        while not ckpt.exists() and time.monotonic() < deadline and proc.poll() is None:
+            time.sleep(0.2)
+        assert ckpt.exists(), (
+            proc.stderr.read1(4000).decode(errors="replace") if proc.poll() is not None else ""
+        )
+        proc.send_signal(signal.SIGINT)
+        stdout, stderr = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130, stderr.decode(errors="replace")[-2000:]
+    assert b"--resume continues" in stderr
+    side = json.loads(out.with_suffix(".json").read_text())
+    done = side["steps_done"]
+    assert side["stopped"] == "interrupted" and done >= 1
+    code = subprocess.run(
+        [sys.executable, "-m", "nst_tf", "train", "--resume", "--steps", str(done + 1), *common],
+        capture_output=True, cwd=ROOT, env=env, timeout=300,
+    )  # fmt: skip
+    assert code.returncode == 0, code.stderr.decode(errors="replace")[-2000:]
+    side = json.loads(out.with_suffix(".json").read_text())
+    assert side["steps_done"] == done + 1 and side["stopped"] == "completed"
+    assert [row[0] for row in side["history"]] == list(range(1, done + 2))
