@@ -177,9 +177,8 @@ def test_largest_side_is_the_largest_that_fits(h, w, layer, budget_gib, batch):
     side = resources.largest_side((h, w), [layer], budget, batch)
     long = max(h, w)
 
-    def need(s):
-        scale = s / long
-        return resources.estimate_bytes((max(1, round(h * scale)), max(1, round(w * scale))), [layer], batch)
+    def need(s):  # sizes as every run scales them: the one images.scaled_size rule
+        return resources.estimate_bytes(scaled_size((h, w), s), [layer], batch)
 
     if side == 0:  # not even one pixel fits
         assert need(1) > budget
