@@ -175,7 +175,6 @@ def test_cli_refuses_a_huge_size_in_one_line(two_gib, capsys, tmp_path, monkeypa
 def test_largest_side_is_the_largest_that_fits(h, w, layer, budget_gib, batch):
     budget = budget_gib * GIB
     side = resources.largest_side((h, w), [layer], budget, batch)
-    long = max(h, w)
 
     def need(s):  # sizes as every run scales them: the one images.scaled_size rule
         return resources.estimate_bytes(scaled_size((h, w), s), [layer], batch)
