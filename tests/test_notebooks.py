@@ -94,10 +94,13 @@ def test_normalize_strips_outputs_and_volatile_metadata(tmp_path):
     path.write_text(json.dumps(nb))
     assert tools.problems(path)
     assert tools.normalize(path) is True
-    assert tools.problems(path) == []
+    colab_only = tools.colab_problems(json.loads(path.read_text()), path.name)
+    assert colab_only and tools.problems(path) == colab_only  # normalised; only the Colab cell is missing
     assert tools.normalize(path) is False  # idempotent
+    assert tools.colab(path) is True
+    assert tools.problems(path) == []
     clean = json.loads(path.read_text())
-    code = clean["cells"][1]
+    code = clean["cells"][-1]
     assert code["outputs"] == [] and code["execution_count"] is None
     assert code["metadata"] == {"tags": ["parameters"]}
     assert code["source"] == ["print('hi')\n", "x = 1"]
