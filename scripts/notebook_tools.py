@@ -121,6 +121,17 @@ def dumps(nb: dict) -> str:
     return json.dumps(nb, sort_keys=True, indent=1, ensure_ascii=False, separators=(",", ": ")) + "\n"
 
 
+def errors(nb) -> list[dict]:
+    """The error outputs of an executed notebook (nbformat node or JSON dict), in cell order."""
+    return [
+        out
+        for cell in nb["cells"]
+        if cell["cell_type"] == "code"
+        for out in cell.get("outputs", [])
+        if out.get("output_type") == "error"
+    ]
+
+
 def normalize(path) -> bool:
     """Normalise the notebook at ``path`` in place; return True if the file changed."""
     path = Path(path)

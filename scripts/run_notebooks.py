@@ -25,6 +25,8 @@ import sys
 import time
 from pathlib import Path
 
+import notebook_tools  # scripts/ is on sys.path when this file runs as a script
+
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = ROOT / "docs" / "figures"
 PUBLISHED = (".png", ".gif", ".mp4", ".json")
@@ -51,13 +53,7 @@ def run(path: Path, timeout: int) -> float:
     start = time.perf_counter()
     client.execute()
     seconds = time.perf_counter() - start
-    errors = [
-        out
-        for cell in nb.cells
-        if cell.cell_type == "code"
-        for out in cell.get("outputs", [])
-        if out.get("output_type") == "error"
-    ]
+    errors = notebook_tools.errors(nb)
     if errors:
         raise SystemExit(f"{path.name}: a cell failed: {errors[0].get('ename')}: {errors[0].get('evalue')}")
     return seconds

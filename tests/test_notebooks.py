@@ -131,13 +131,7 @@ def test_notebook_runs_in_quick_mode(path, tmp_path, monkeypatch):
     client.execute()
     seconds = time.perf_counter() - start
     print(f"{path.name}: {seconds:.0f} s in quick mode")
-    errors = [
-        out
-        for cell in nb.cells
-        if cell.cell_type == "code"
-        for out in cell.get("outputs", [])
-        if out.get("output_type") == "error"
-    ]
+    errors = _notebook_tools().errors(nb)
     assert not errors, f"{path.name} produced errors: {errors}"
     assert not (NOTEBOOK_DIR / "data").exists(), (
         "a notebook wrote into notebooks/data: use nst_tf.data.output_dir()"
