@@ -179,12 +179,18 @@ def flicker(model, s, workdir) -> dict:
     return out
 
 
+def _load(values) -> str:
+    return "/".join(f"{v:.1f}" for v in values) if values else "?"
+
+
 def report_md(res: dict) -> str:
     m, t, st = res["machine"], res["train"], res["stylize"]
     lines = [
         "# Fast style transfer benchmark (`python -m benchmarks.fast`)",
         "",
-        f"{m['cpu']}, {m['cores']} cores, load average at start {m['load_average_at_start']}; "
+        f"{m['cpu']}, {m['cores']} cores, load average at start {_load(m['load_average_at_start'])}, "
+        f"at the end {_load(res.get('load_average_at_end'))} (1, 5, 15 min; above ~1 other work shared the "
+        f"cores and every time is longer); "
         f"TensorFlow {m['tensorflow']}; mode **{res['mode']}**; style `{res['style']}`.",
         "",
         "| what | value |",
@@ -270,6 +276,7 @@ def main(argv=None) -> int:
         "train_image_vs_lean": 1 / res["train"]["images_per_s"] / lean_train,
     }
     res["total_s"] = time.perf_counter() - t0
+    res["load_average_at_end"] = list(os.getloadavg())
     write_text(args.out / "fast.json", json.dumps(res, indent=2, default=float) + "\n")
     write_text(args.out / "fast.md", report_md(res))
     log(f"wrote {args.out / 'fast.json'} and fast.md in {res['total_s'] / 60:.1f} min")

@@ -37,6 +37,7 @@ import json
 import os
 import signal
 import time
+import weakref
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -455,7 +456,8 @@ def train(
     step_fn = make_train_step(model, optimizer, loss_fn, strategy, config.batch_size, config.noise)
     ds = photo_dataset(paths, config.size, config.batch_size, config.seed, start=start * config.batch_size)
     batches = iter(strategy.experimental_distribute_dataset(ds))
-    ckpt = checkpoint_path(output) if output is not None else None
+    writes = output is not None and _is_chief(strategy)  # one writer among the workers
+    ckpt = checkpoint_path(output) if writes else None
     bar = _progress(config.steps, start, progress)
     t0, images = time.perf_counter(), 0
     try:
@@ -482,7 +484,7 @@ def train(
         bar.close()
     result.seconds = time.perf_counter() - t0
     result.images_per_s = images / max(result.seconds, 1e-9)
-    if output is not None:
+    if writes:
         previous = _ignore_signals()  # a second Ctrl-C must not cut the save short
         try:
             if result.stopped != "nonfinite":
@@ -492,6 +494,15 @@ def train(
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
     return result
+
+
+def _is_chief(strategy) -> bool:
+    """True unless this process is a non-chief worker of a multi-worker strategy."""
+    resolver = getattr(strategy, "cluster_resolver", None)
+    task_type = getattr(resolver, "task_type", None)
+    if not task_type:
+        return True
+    return task_type == "chief" or (task_type == "worker" and resolver.task_id == 0)
 
 
 def _ignore_signals() -> dict:
@@ -535,21 +546,24 @@ def load_model(path) -> keras.Model:
 
 
 # ----------------------------------------------------------------------------- stylising
-_RUNNERS: dict[int, object] = {}
+#: model -> its compiled forward pass; weak, so a notebook that builds many models does not keep them all.
+_RUNNERS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
 def stylize(model: keras.Model, images) -> np.ndarray:
     """RGB image(s) (H, W, 3) or (N, H, W, 3) in [0, 255] -> stylised float32, same shape.
 
     One compiled function per model, for any size (no retracing when the size changes)."""
-    runner = _RUNNERS.get(id(model))
-    if runner is None or runner[0] is not model:
-        fn = tf.function(lambda x: model(x, training=False), reduce_retracing=True,
-                         input_signature=[tf.TensorSpec((None, None, None, 3), tf.float32)])  # fmt: skip
-        runner = _RUNNERS[id(model)] = (model, fn)
+    runner = _RUNNERS.get(model)
+    if runner is None:
+        ref = weakref.ref(model)  # the function must not keep its own key alive
+        runner = _RUNNERS[model] = tf.function(
+            lambda x: ref()(x, training=False),
+            input_signature=[tf.TensorSpec((None, None, None, 3), tf.float32)],
+        )
     arr = np.asarray(images, np.float32)
     single = arr.ndim == 3
-    out = runner[1](arr[None] if single else arr).numpy()
+    out = runner(arr[None] if single else arr).numpy()
     return out[0] if single else out
 
 
