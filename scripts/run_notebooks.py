@@ -10,8 +10,9 @@ copied to ``docs/figures/<notebook>/``, which the notebooks' markdown links to, 
 reader can compare without a 10-minute run.
 
 A figure whose name starts with ``input_`` shows an input image; it is published only
-when every input the notebook resolved is a bundled image (CC0 / public domain, see
-data/src/CREDITS.md), never when it may show a painting or photo we may not redistribute.
+when named with ``--allow-input NAME`` after a person checked that it shows bundled images
+only (CC0 / public domain, see data/src/CREDITS.md), never a painting or photo we may not
+redistribute. ``--publish-only`` copies the figures of an earlier run without running.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ import notebook_tools  # scripts/ is on sys.path when this file runs as a script
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = ROOT / "docs" / "figures"
 PUBLISHED = (".png", ".gif", ".mp4", ".json")
+MAX_SIDE = 1600
 
 
 def cpu_model() -> str:
@@ -59,8 +61,14 @@ def run(path: Path, timeout: int) -> float:
     return seconds
 
 
-def publish(stem: str, figures: Path, only_bundled_inputs: bool) -> list[str]:
-    """Copy one notebook's quality figures into docs/figures/<stem>/ (replacing the old set)."""
+def publish(stem: str, figures: Path, allowed_inputs: set[str]) -> list[str]:
+    """Copy one notebook's quality figures into docs/figures/<stem>/ (replacing the old set).
+
+    PNG figures are published as JPEG (long side at most MAX_SIDE px) to keep the
+    repository small; GIF/MP4 animations and sidecars are copied as they are.
+    """
+    from PIL import Image
+
     source = figures / stem
     target = DOCS / stem
     if target.exists():
@@ -70,10 +78,17 @@ def publish(stem: str, figures: Path, only_bundled_inputs: bool) -> list[str]:
     for file in sorted(source.glob("*")) if source.is_dir() else []:
         if not file.is_file() or file.suffix not in PUBLISHED:
             continue
-        if file.name.startswith("input_") and not only_bundled_inputs:
+        if file.name.startswith("input_") and file.stem not in allowed_inputs:
             continue
-        shutil.copy2(file, target / file.name)
-        copied.append(file.name)
+        if file.suffix == ".png":
+            with Image.open(file) as im:
+                im = im.convert("RGB")
+                im.thumbnail((MAX_SIDE, MAX_SIDE))
+                im.save(target / f"{file.stem}.jpg", quality=88, optimize=True)
+            copied.append(f"{file.stem}.jpg")
+        else:
+            shutil.copy2(file, target / file.name)
+            copied.append(file.name)
     return copied
 
 
@@ -82,15 +97,20 @@ def main(argv=None) -> int:
     parser.add_argument("notebooks", nargs="+", type=Path)
     parser.add_argument("--timeout", type=int, default=3600, help="per cell, seconds")
     parser.add_argument("--no-publish", action="store_true", help="time only, copy no figures")
+    parser.add_argument("--publish-only", action="store_true", help="copy an earlier run's figures")
+    parser.add_argument("--allow-input", action="append", default=[], help="an input_ figure to publish")
     args = parser.parse_args(argv)
     os.environ.pop("NST_QUICK", None)
     figures = Path(os.environ.get("NST_OUTPUT_DIR", ROOT / "data" / "output")) / "figures"
-    only_bundled = not os.environ.get("NST_EXTRA_IMAGES")
     timings_file = DOCS / "timings.json"
     DOCS.mkdir(parents=True, exist_ok=True)
     timings = json.loads(timings_file.read_text()) if timings_file.exists() else {}
     for path in args.notebooks:
         path = path.resolve()
+        if args.publish_only:
+            copied = publish(path.stem, figures, set(args.allow_input))
+            print(f"{path.name}: published {len(copied)} files to docs/figures/{path.stem}/")
+            continue
         print(f"{path.name}: running in quality mode ...", flush=True)
         seconds = run(path, args.timeout)
         timings[path.stem] = {
@@ -102,7 +122,7 @@ def main(argv=None) -> int:
         }
         print(f"{path.name}: {seconds / 60:.1f} min", flush=True)
         if not args.no_publish:
-            copied = publish(path.stem, figures, only_bundled)
+            copied = publish(path.stem, figures, set(args.allow_input))
             print(f"  published {len(copied)} files to docs/figures/{path.stem}/")
         timings_file.write_text(json.dumps(timings, indent=1, sort_keys=True) + "\n")
     return 0

@@ -206,3 +206,15 @@ def test_inline_function_matches_package(path, name):
         np.testing.assert_allclose(
             got, want, rtol=1e-5, atol=1e-6 * scale**2, err_msg=f"{name} in {path.name}"
         )
+
+
+# ----------------------------------------------------------------------------- (d) reference figures
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=_ids(NOTEBOOKS))
+def test_linked_reference_figures_exist(path):
+    """Every ``../docs/figures/...`` file a notebook links to is committed (made by scripts/run_notebooks.py)."""
+    import re
+
+    text = path.read_text(encoding="utf-8")
+    links = set(re.findall(r"\.\./(docs/figures/[\w./-]+\.(?:jpg|png|gif|mp4))", text))
+    missing = sorted(link for link in links if not (ROOT / link).is_file())
+    assert not missing, f"{path.name} links to missing reference figures: {missing}"
