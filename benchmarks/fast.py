@@ -94,20 +94,19 @@ def stylize(model, s, workdir) -> dict:
     from nst_tf import data, fast
     from nst_tf.images import load_image, save_image
 
+    def timed_runs(image) -> list[float]:
+        """Seconds per ``fast.stylize`` call, ``runs`` times after one warm-up call."""
+        fast.stylize(model, image)
+        seconds = []
+        for _ in range(s["runs"]):
+            t = time.perf_counter()
+            fast.stylize(model, image)
+            seconds.append(time.perf_counter() - t)
+        return seconds
+
     photo = data.load(fast.HELD_OUT[0], s["speed_size"])
-    fast.stylize(model, photo)
-    times = []
-    for _ in range(s["runs"]):
-        t = time.perf_counter()
-        fast.stylize(model, photo)
-        times.append(time.perf_counter() - t)
-    square = np.resize(photo, (s["speed_size"], s["speed_size"], 3))
-    fast.stylize(model, square)
-    sq = []
-    for _ in range(s["runs"]):
-        t = time.perf_counter()
-        fast.stylize(model, square)
-        sq.append(time.perf_counter() - t)
+    times = timed_runs(photo)
+    sq = timed_runs(np.resize(photo, (s["speed_size"], s["speed_size"], 3)))
     folder = workdir / "folder"
     paths = [data.resolve_image(n, "content") for n in fast.HELD_OUT] + fast.training_photos()
     for i in range(s["folder_n"]):
