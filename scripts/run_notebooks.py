@@ -44,7 +44,9 @@ def cpu_model() -> str:
     return platform.processor() or platform.machine()
 
 
-def run(path: Path, timeout: int) -> float:
+def run(path: Path, timeout: int, executed: Path) -> float:
+    """Execute ``path``; its outputs (printed numbers, tables) are kept in ``executed`` even when a
+    cell fails, so the prose can be checked against what the quality run printed."""
     import nbformat
     from nbclient import NotebookClient
 
@@ -53,7 +55,11 @@ def run(path: Path, timeout: int) -> float:
         nb, timeout=timeout, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}}
     )
     start = time.perf_counter()
-    client.execute()
+    try:
+        client.execute()
+    finally:
+        executed.mkdir(parents=True, exist_ok=True)
+        nbformat.write(nb, executed / path.name)
     seconds = time.perf_counter() - start
     errors = notebook_tools.errors(nb)
     if errors:
@@ -112,7 +118,7 @@ def main(argv=None) -> int:
             print(f"{path.name}: published {len(copied)} files to docs/figures/{path.stem}/")
             continue
         print(f"{path.name}: running in quality mode ...", flush=True)
-        seconds = run(path, args.timeout)
+        seconds = run(path, args.timeout, figures.parent / "executed")
         timings[path.stem] = {
             "wall_s": round(seconds, 1),
             "cpu": cpu_model(),
