@@ -90,6 +90,25 @@ def build_parser() -> argparse.ArgumentParser:
     transfer.add_argument(
         "--style", action="append", help=f"style image; repeat to blend several (default: {DEFAULT_STYLE})"
     )
+    regions = transfer.add_argument_group(
+        "spatial control and scales (Gatys et al. 2017; notebook 04)",
+        "Masks are images, white = the region, resized to the content image. "
+        "Pixels in no --style-mask keep the photo.",
+    )
+    regions.add_argument(
+        "--style-mask", action="append", type=_path, metavar="MASK",
+        help="where the --style of the same position goes: one mask per --style, in order",
+    )  # fmt: skip
+    regions.add_argument(
+        "--content-mask", type=_path, metavar="MASK",
+        help="the region that keeps the photo: no style there, and a 10x stronger content loss",
+    )  # fmt: skip
+    regions.add_argument(
+        "--style-coarse", metavar="IMAGE", help="style of the coarse structure (needs --style-fine)"
+    )
+    regions.add_argument(
+        "--style-fine", metavar="IMAGE", help="style of the fine texture, blocks 1-2 (needs --style-coarse)"
+    )
     texture = sub.add_parser(
         "texture",
         help="synthesise a texture with the Gram statistics of a style image",
@@ -401,6 +420,29 @@ def main(argv=None) -> int:
         warnings.showwarning = show
 
 
+def _styles(args, config):
+    """(config, style images, mask arguments of ``transfer.run``): --style (blended), --style-mask
+    (one region per style), --content-mask, or --style-coarse/--style-fine (``style_mix="scale"``)."""
+    from nst_tf.errors import ConfigError
+
+    styles = list(getattr(args, "style", None) or [])
+    coarse, fine = getattr(args, "style_coarse", None), getattr(args, "style_fine", None)
+    if coarse or fine:
+        if not (coarse and fine):
+            raise ConfigError("--style-coarse and --style-fine go together: give both, or use --style")
+        if styles:
+            raise ConfigError("--style-coarse/--style-fine replace --style: give one or the other")
+        styles, config = [coarse, fine], config.replace(style_mix="scale").validate()
+    elif not styles and args.command != "reconstruct":
+        styles = [DEFAULT_STYLE]
+    masks = {}
+    if getattr(args, "style_mask", None):
+        masks["style_masks"] = list(args.style_mask)
+    if getattr(args, "content_mask", None):
+        masks["content_mask"] = args.content_mask
+    return config, styles, masks
+
+
 def _run(args) -> int:
     if args.command == "list":
         from nst_tf.data import list_images
@@ -423,13 +465,13 @@ def _run(args) -> int:
 
     config = _config_from_args(args)
     content = getattr(args, "content", None)
-    styles = getattr(args, "style", None) or ([DEFAULT_STYLE] if args.command != "reconstruct" else [])
+    config, styles, masks = _styles(args, config)
     names = ([content] if content else []) + list(styles)
     out = _output_path(args, names, config)
     with warnings.catch_warnings():  # the API's "run stopped early" warning: printed below instead
         warnings.filterwarnings("ignore", message="run stopped early")
         result = api.run(
-            config, content if args.command != "texture" else None, styles, progress=not args.quiet
+            config, content if args.command != "texture" else None, styles, progress=not args.quiet, **masks
         )
     from nst_tf.errors import OutputError
     from nst_tf.files import printable

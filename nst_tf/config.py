@@ -22,6 +22,9 @@ OPTIMIZERS = ("lbfgs", "adam", "sgd")
 INITS = ("content", "style", "noise")
 COLOR_MODES = ("none", "luminance", "histogram")
 TASKS = ("transfer", "reconstruct", "texture")
+#: How several style images combine: "blend" mixes their Gram targets at every layer (style_blend);
+#: "scale" takes the coarse structure from the first and the fine texture from the second (notebook 04).
+STYLE_MIXES = ("blend", "scale")
 
 #: Gatys et al.'s style layers: the first conv of each block, equally weighted.
 DEFAULT_STYLE_LAYERS = {f"block{b}_conv1": 1.0 for b in range(1, 6)}
@@ -137,6 +140,12 @@ class Config:
     style_blend: tuple[float, ...] | None = _setting(
         None, "one weight per style image, e.g. 0.7 0.3 (none: equal)", cli=("transfer", "texture")
     )
+    style_mix: str = _setting(
+        "blend",
+        "several styles: blend their Gram targets, or scale (coarse structure from the first, fine "
+        "texture from the second; CLI --style-coarse/--style-fine)",
+        choices=STYLE_MIXES, cli=(),
+    )  # fmt: skip
     preserve_color: str = _setting(
         "none", "keep the content's colours: luminance-only transfer, or the style recoloured (histogram)",
         choices=COLOR_MODES, cli=("transfer",),
@@ -182,6 +191,12 @@ class Config:
         _choice("optimizer", self.optimizer, OPTIMIZERS)
         _choice("init", self.init, INITS)
         _choice("preserve_color", self.preserve_color, COLOR_MODES)
+        _choice("style_mix", self.style_mix, STYLE_MIXES)
+        if self.style_mix == "scale" and self.style_blend is not None:
+            raise ConfigError(
+                "style_blend weighs styles that are blended; style_mix='scale' assigns them to scales "
+                "instead: drop one of the two"
+            )
         _choice("pooling", self.pooling, POOLINGS)
         _choice("activation", self.activation, ACTIVATIONS)
         for name in ("content_weight", "style_weight", "tv_weight", "style_scale", "lr_decay"):

@@ -57,14 +57,49 @@ def _gram(features):
     return gram, grad
 
 
-def content_loss(features: tf.Tensor, target: tf.Tensor) -> tf.Tensor:
-    """Mean squared difference between generated and content features, one value per image (N,)."""
-    return tf.reduce_mean(tf.square(features - target), axis=[1, 2, 3])
+def guided_gram_matrix(features: tf.Tensor, mask) -> tf.Tensor:
+    """Gram matrices of the features weighted by a mask (Gatys et al. 2017, notebook 04): (N, C, C).
+
+    ``mask`` is (H, W) or (N, H, W), the region at this layer's resolution in [0, 1]
+    (``nst_tf.masks.layer_masks``). With ``m`` the mask at each position p::
+
+        G = sum_p m_p^2 F_p F_p^T / sum_p m_p^2
+
+    the Gram matrix of the masked features ``m * F``, averaged over the region instead of the
+    whole image, so a region's Gram matrix compares with a whole style image's, whatever the
+    region's size. An all-white mask gives exactly ``gram_matrix(features)``, its gradient too:
+    this is ``_gram`` (and its hand-written gradient) of ``m * F``, times ``H*W / sum(m^2)``.
+    """
+    features = tf.convert_to_tensor(features, tf.float32)
+    mask = tf.convert_to_tensor(mask, tf.float32)
+    if mask.shape.rank == 2:
+        mask = mask[tf.newaxis]
+    shape = tf.shape(features)
+    positions = tf.cast(shape[1] * shape[2], tf.float32)
+    weight = tf.maximum(tf.reduce_sum(tf.square(mask), axis=[1, 2]), 1e-8)  # (N,) or (1,)
+    return _gram(features * mask[..., tf.newaxis]) * (positions / weight)[:, tf.newaxis, tf.newaxis]
 
 
-def style_layer_loss(features: tf.Tensor, target_gram: tf.Tensor) -> tf.Tensor:
-    """Mean squared difference of Gram matrices at one layer, one value per image (N,)."""
-    return tf.reduce_mean(tf.square(gram_matrix(features) - target_gram), axis=[1, 2])
+def content_loss(features: tf.Tensor, target: tf.Tensor, weight=None) -> tf.Tensor:
+    """Mean squared difference between generated and content features, one value per image (N,).
+
+    ``weight``: optional (H, W) map multiplying each position's squared difference
+    (``--content-mask`` weighs the region to keep more; ``nst_tf.masks``).
+    """
+    square = tf.square(features - target)
+    if weight is not None:
+        square = square * tf.convert_to_tensor(weight, tf.float32)[..., tf.newaxis]
+    return tf.reduce_mean(square, axis=[1, 2, 3])
+
+
+def style_layer_loss(features: tf.Tensor, target_gram: tf.Tensor, mask=None) -> tf.Tensor:
+    """Mean squared difference of Gram matrices at one layer, one value per image (N,).
+
+    With ``mask`` (this layer's region, see ``guided_gram_matrix``) the generated image's Gram
+    matrix is the guided one of that region.
+    """
+    gram = gram_matrix(features) if mask is None else guided_gram_matrix(features, mask)
+    return tf.reduce_mean(tf.square(gram - target_gram), axis=[1, 2])
 
 
 def total_variation_loss(image: tf.Tensor) -> tf.Tensor:

@@ -102,6 +102,8 @@ def make_objective(
     content_weight=1.0,
     style_weight=1.0,
     tv_weight=0.0,
+    style_masks: list | None = None,
+    content_maps: dict | None = None,
 ):
     """Build ``objective(x) -> (total (N,), terms)`` for a preprocessed batch ``x``.
 
@@ -116,6 +118,14 @@ def make_objective(
     losses differ by about five orders of magnitude (the Gram entries of
     block4_conv1 are ~10^3 times those of block1_conv1, and the loss squares
     them; notebook 03 measures both), and block4_conv1 would drown out the others.
+
+    Spatial control (notebook 04, ``nst_tf.masks``): ``style_masks`` is a list of regions, each
+    ``{layer: (h, w) mask}`` at that layer's resolution, and ``style_targets`` then a list of as
+    many ``{layer: Gram}``. Each region compares its guided Gram matrix
+    (``losses.guided_gram_matrix``) with its own target, and its loss is multiplied by the region's
+    share of the layer, ``mean(mask**2)``: a pixel's gradient then has the same size in a small
+    region as in a large one, and one all-white region gives exactly the unmasked loss.
+    ``content_maps`` ``{layer: (h, w)}`` weighs the content loss per position (``--content-mask``).
     """
     content_layers = {k: float(v) for k, v in (content_layers or {}).items() if v}
     style_layers = {k: float(v) for k, v in (style_layers or {}).items() if v}
@@ -125,15 +135,20 @@ def make_objective(
     use_content = bool(content_layers) and np.any(np.asarray(content_weight) > 0)
     use_style = bool(style_layers) and np.any(np.asarray(style_weight) > 0)
     use_tv = np.any(np.asarray(tv_weight) > 0)
-    c_targets, c_scale, s_targets, s_scale = {}, {}, {}, {}
+    c_targets, c_scale, c_maps, s_terms = {}, {}, {}, []
     if use_content:
         for k in content_layers:
             c_targets[k] = tf.constant(content_targets[k], tf.float32)
             c_scale[k] = content_layers[k] / losses.mean_square(c_targets[k])
+            c_maps[k] = None if content_maps is None else tf.constant(content_maps[k], tf.float32)
     if use_style:
-        for k in style_layers:
-            s_targets[k] = tf.constant(style_targets[k], tf.float32)
-            s_scale[k] = style_layers[k] / losses.mean_square(s_targets[k])
+        regions = [(style_targets, None)] if style_masks is None else list(zip(style_targets, style_masks))
+        for targets, masks in regions:
+            for k in style_layers:  # (layer, target Gram, mask or None, scale)
+                target = tf.constant(targets[k], tf.float32)
+                mask = None if masks is None else tf.constant(masks[k], tf.float32)
+                share = 1.0 if mask is None else tf.reduce_mean(tf.square(mask))
+                s_terms.append((k, target, mask, style_layers[k] * share / losses.mean_square(target)))
 
     def objective(x):
         feats = extractor(x, training=False)
@@ -141,13 +156,16 @@ def make_objective(
         total = tf.zeros(tf.shape(x)[:1])
         if use_content:
             loss = tf.add_n(
-                [c_scale[k] * losses.content_loss(feats[k], c_targets[k]) for k in content_layers]
+                [c_scale[k] * losses.content_loss(feats[k], c_targets[k], c_maps[k]) for k in content_layers]
             )
             terms["content"] = cw * loss
             total += terms["content"]
         if use_style:
             loss = tf.add_n(
-                [s_scale[k] * losses.style_layer_loss(feats[k], s_targets[k]) for k in style_layers]
+                [
+                    scale * losses.style_layer_loss(feats[k], target, mask)
+                    for k, target, mask, scale in s_terms
+                ]
             )
             terms["style"] = sw * loss
             total += terms["style"]

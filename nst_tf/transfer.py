@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 import tensorflow as tf
 
-from nst_tf import color, resources
+from nst_tf import color, masks, resources
 from nst_tf._version import __version__
 from nst_tf.animation import animation_writer
 from nst_tf.config import Config
@@ -38,7 +38,7 @@ from nst_tf.images import deprocess, image_writer, load_image, preprocess, resiz
 from nst_tf.losses import gram_matrix
 from nst_tf.models import build_extractor, get_weights
 from nst_tf.optimize import History, make_objective, optimize
-from nst_tf.vgg19 import CONV_LAYERS, min_input_side
+from nst_tf.vgg19 import CONV_LAYERS, min_input_side, receptive_field
 
 __all__ = [
     "Inputs", "Plan", "Progress", "Result", "load_inputs", "make_result", "optimise_stages", "plan_run",
@@ -204,6 +204,9 @@ class Inputs:
     described: dict  #: the sidecar's "inputs": names, paths, hashes
     label: str  #: how messages name the image that sets the output's shape
     content_colour: np.ndarray | None = None  #: the content before ``preserve_color="luminance"``
+    #: spatial control (``nst_tf.masks``): one (H, W) mask in [0, 1] per style, at the content's size
+    style_masks: list[np.ndarray] | None = None
+    content_mask: np.ndarray | None = None  #: the region that keeps the photo, at the content's size
 
     @property
     def reference(self) -> np.ndarray:
@@ -211,8 +214,12 @@ class Inputs:
         return self.content if self.content is not None else self.styles[0]
 
 
-def load_inputs(config: Config, content=None, styles=()) -> Inputs:
-    """Check that ``config`` has the images it needs, then load them (names, paths, arrays...)."""
+def load_inputs(config: Config, content=None, styles=(), *, style_masks=None, content_mask=None) -> Inputs:
+    """Check that ``config`` has the images it needs, then load them (names, paths, arrays...).
+
+    ``style_masks`` (one per style) and ``content_mask``: mask images for spatial control
+    (``nst_tf.masks``), resized to the content image's size.
+    """
     styles = list(styles)
     if _uses_content(config) and content is None:
         raise ConfigError("this run needs a content image: pass one (CLI: --content NAME_OR_PATH)")
@@ -221,17 +228,73 @@ def load_inputs(config: Config, content=None, styles=()) -> Inputs:
     if content is None and not styles:
         raise ConfigError("no images given: pass a content and/or a style image")
     blend = _blend_weights(config, len(styles))  # before loading anything
+    _check_mix(config, styles, style_masks, content_mask, content)
     described = {}
     if content is not None:
         described["content"] = _describe_input(content)
     if styles:
         described["styles"] = [_describe_input(s) for s in styles]
-    return Inputs(
+    inputs = Inputs(
         content=_load(content) if content is not None else None,
         styles=[_load(s) for s in styles],
         blend=blend,
         described=described,
         label=_label(content if content is not None else styles[0]),
+    )
+    return _load_masks(inputs, style_masks, content_mask)
+
+
+def _check_mix(config: Config, styles, style_masks, content_mask, content) -> None:
+    """How the styles combine (blend, by scale, by region) fits the images given."""
+    if config.style_mix == "scale" and _uses_style(config):
+        if len(styles) != 2:
+            raise ConfigError(
+                f"style_mix='scale' takes two styles (coarse, fine), got {len(styles)}: "
+                "CLI --style-coarse A --style-fine B"
+            )
+        fine = [k for k in config.style_layers if receptive_field(k) <= FINE_RECEPTIVE_FIELD]
+        if not fine or len(fine) == len(config.style_layers):
+            raise ConfigError(
+                "style_mix='scale' needs fine (block1/block2) and coarse (block3-5) style layers: "
+                "keep the default style layers"
+            )
+    if style_masks is None and content_mask is None:
+        return
+    if content is None:
+        raise ConfigError("masks need a content image: they mark regions of the content image")
+    if style_masks is not None:
+        if len(style_masks) != len(styles):
+            raise ConfigError(
+                f"{len(style_masks)} style mask(s) for {len(styles)} style(s): give one --style-mask "
+                "per --style, in the same order"
+            )
+        if config.style_blend is not None or config.style_mix != "blend":
+            raise ConfigError(
+                "with style masks each style paints its own region: drop style_blend/--style-blend "
+                "and the scale mix"
+            )
+
+
+def _load_masks(inputs: Inputs, style_masks, content_mask) -> Inputs:
+    """Load the masks, resize them to the content image's size and check them (nst_tf.masks)."""
+    if style_masks is None and content_mask is None:
+        return inputs
+    hw = inputs.content.shape[:2]
+    names = [f"style mask {i + 1} ({masks.describe(m)})" for i, m in enumerate(style_masks or ())]
+    loaded = [
+        masks.fit_mask(masks.load_mask(m, name), hw, name, warn=True)
+        for m, name in zip(style_masks or (), names)
+    ]
+    keep = None
+    if content_mask is not None:
+        name = f"content mask ({masks.describe(content_mask)})"
+        keep = masks.fit_mask(masks.load_mask(content_mask, name), hw, name, warn=True)
+        inputs.described["content_mask"] = _describe_input(content_mask)
+    masks.check_masks(loaded, keep, names)
+    if style_masks is not None:
+        inputs.described["style_masks"] = [_describe_input(m) for m in style_masks]
+    return dataclasses.replace(
+        inputs, style_masks=loaded if style_masks is not None else None, content_mask=keep
     )
 
 
@@ -315,15 +378,32 @@ def stage_objective(config: Config, plan: Plan, inputs: Inputs, extractor, hw, f
     its first call at a new size costs ~0.8 s less than an eager call at 512 px).
     """
     features = features or (lambda batch: extractor(batch, training=False))
-    c_targets = s_targets = None
+    c_targets = s_targets = s_masks = c_maps = None
+    keep = None if inputs.content_mask is None else masks.fit_mask(inputs.content_mask, hw)
     if plan.content_layers:
         feats = features(preprocess(resize_image(inputs.content, size=hw)))
         c_targets = {k: feats[k].numpy() for k in plan.content_layers}
+        c_maps = None if keep is None else masks.content_weights(keep, plan.content_layers)
     if plan.style_layers:
         long_side = max(hw) * config.style_scale
-        s_targets = _style_targets(
-            features, inputs.styles, inputs.blend, plan.style_layers, long_side, plan.min_side
+        weights = _style_weights(config, inputs, plan, hw)
+        if inputs.style_masks is None:
+            s_targets = _style_targets(
+                features, inputs.styles, weights, plan.style_layers, long_side, plan.min_side
+            )
+        else:  # one region per style, with that style's own Gram targets
+            one = {k: np.ones(1) for k in plan.style_layers}
+            s_targets = [
+                _style_targets(features, [img], one, plan.style_layers, long_side, plan.min_side)
+                for img in inputs.styles
+            ]
+        regions = inputs.style_masks or (
+            [np.ones(inputs.content.shape[:2], np.float32)] if keep is not None else []
         )
+        if regions:  # gaps (in no region) and the content mask's region get no style loss
+            fitted = [masks.fit_mask(m, hw) * (1 if keep is None else 1 - keep) for m in regions]
+            s_masks = [masks.layer_masks(m, plan.style_layers) for m in fitted]
+            s_targets = s_targets if inputs.style_masks is not None else [s_targets]
     return make_objective(
         extractor,
         content_targets=c_targets,
@@ -333,7 +413,28 @@ def stage_objective(config: Config, plan: Plan, inputs: Inputs, extractor, hw, f
         content_weight=config.content_weight,
         style_weight=config.style_weight,
         tv_weight=config.tv_weight,
+        style_masks=s_masks,
+        content_maps=c_maps,
     )
+
+
+#: Styles mixed by scale (``style_mix="scale"``, notebook 04): at full size the style layers that see
+#: at most this many pixels (block1_conv1-block2_conv2: 3-14 px, ``vgg19.receptive_field``) take
+#: the fine style's Gram targets, the deeper ones the coarse style's; the coarse-to-fine pyramid's
+#: smaller stages, which lay out the large structures, use the coarse style at every layer.
+FINE_RECEPTIVE_FIELD = 16
+
+
+def _style_weights(config: Config, inputs: Inputs, plan: Plan, hw) -> dict:
+    """{style layer: weight of each style image} at the stage of size ``hw``."""
+    if config.style_mix != "scale":
+        return {k: inputs.blend for k in plan.style_layers}
+    coarse, fine = np.array([1.0, 0.0]), np.array([0.0, 1.0])
+    at_full_size = tuple(hw) == tuple(plan.full_hw)
+    return {
+        k: fine if at_full_size and receptive_field(k) <= FINE_RECEPTIVE_FIELD else coarse
+        for k in plan.style_layers
+    }
 
 
 @dataclass
@@ -432,12 +533,24 @@ def make_result(config: Config, inputs: Inputs, done: Progress, weights: dict, s
     )
 
 
-def run(config: Config, content=None, styles=(), *, progress: bool | None = None, callback=None) -> Result:
-    """Run ``config`` on a content image and/or style images (already loaded or by name)."""
+def run(
+    config: Config,
+    content=None,
+    styles=(),
+    *,
+    progress: bool | None = None,
+    callback=None,
+    style_masks=None,
+    content_mask=None,
+) -> Result:
+    """Run ``config`` on a content image and/or style images (already loaded or by name).
+
+    ``style_masks`` (one per style) and ``content_mask``: spatial control, see ``transfer_style``.
+    """
     config.validate()
     started = time.perf_counter()
     keras_seed(config.seed)
-    inputs = load_inputs(config, content, styles)
+    inputs = load_inputs(config, content, styles, style_masks=style_masks, content_mask=content_mask)
     plan = plan_run(config, inputs)  # every check before any work
     inputs = prepare_colours(config, inputs)
     extractor = build_extractor(
@@ -477,14 +590,17 @@ def _blend_weights(config: Config, n: int) -> np.ndarray:
     return blend / blend.sum()
 
 
-def _style_targets(features, style_imgs, blend, style_layers, long_side, min_side) -> dict:
-    """Gram matrices of each style image (resized to ``long_side``), blended with weights."""
+def _style_targets(features, style_imgs, weights, style_layers, long_side, min_side) -> dict:
+    """Gram matrices of each style image (resized to ``long_side``), blended with ``weights``:
+    ``{layer: one weight per style image}`` (a style with weight 0 everywhere is not computed)."""
     targets = {k: 0.0 for k in style_layers}
-    for img, w in zip(style_imgs, blend):
+    for i, img in enumerate(style_imgs):
+        if not any(weights[k][i] for k in style_layers):
+            continue
         hw = _style_hw(img.shape, long_side, min_side)
         feats = features(preprocess(resize_image(img, size=hw)))
         for k in style_layers:
-            targets[k] = targets[k] + w * gram_matrix(feats[k]).numpy()
+            targets[k] = targets[k] + weights[k][i] * gram_matrix(feats[k]).numpy()
     return targets
 
 
@@ -526,15 +642,31 @@ def _settings(config: Config | None, task: str, overrides: dict) -> Config:
 
 
 def transfer_style(
-    content, style, config: Config | None = None, *, progress=None, callback=None, **overrides
+    content,
+    style,
+    config: Config | None = None,
+    *,
+    progress=None,
+    callback=None,
+    style_masks=None,
+    content_mask=None,
+    **overrides,
 ) -> Result:
     """Paint ``content`` in the style of ``style`` (one image, or a list to blend).
 
-    ``overrides`` are ``Config`` fields, e.g. ``style_weight=1e-1, size=256``.
+    ``overrides`` are ``Config`` fields, e.g. ``style_weight=1e-1, size=256``;
+    ``style_mix="scale"`` with two styles takes the coarse structure from the first and the fine
+    texture from the second. Spatial control (notebook 04, ``nst_tf.masks``): ``style_masks``, one
+    mask image per style (white = where that style goes; pixels in no mask keep the photo), and
+    ``content_mask`` (white = keep the photo there: no style, content loss
+    ``masks.CONTENT_MASK_GAIN`` times stronger). Masks are resized to the content image.
     """
     config = _settings(config, "transfer", overrides)
     styles = list(style) if isinstance(style, (list, tuple)) else [style]
-    return run(config, content, styles, progress=progress, callback=callback)
+    return run(
+        config, content, styles, progress=progress, callback=callback,
+        style_masks=style_masks, content_mask=content_mask,
+    )  # fmt: skip
 
 
 def synthesize_texture(
