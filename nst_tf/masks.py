@@ -59,9 +59,7 @@ def load_mask(src, what: str = "mask") -> np.ndarray:
     try:
         rgb = load_image(src)
     except ImageError as err:
-        raise ImageError(
-            f"{what}: {err} (a mask is a black-and-white image: white = the region, e.g. a PNG)"
-        ) from None
+        raise ImageError(f"{what}: {err}; a mask is a black-and-white image, white = the region") from None
     return (rgb.mean(axis=-1) / 255.0).astype(np.float32)
 
 

@@ -282,13 +282,13 @@ def _load_masks(inputs: Inputs, style_masks, content_mask) -> Inputs:
     hw = inputs.content.shape[:2]
     names = [f"style mask {i + 1} ({masks.describe(m)})" for i, m in enumerate(style_masks or ())]
     loaded = [
-        masks.fit_mask(masks.load_mask(m, name), hw, name, warn=True)
-        for m, name in zip(style_masks or (), names)
+        masks.fit_mask(masks.load_mask(m, f"style mask {i + 1}"), hw, name, warn=True)
+        for i, (m, name) in enumerate(zip(style_masks or (), names))
     ]
     keep = None
     if content_mask is not None:
         name = f"content mask ({masks.describe(content_mask)})"
-        keep = masks.fit_mask(masks.load_mask(content_mask, name), hw, name, warn=True)
+        keep = masks.fit_mask(masks.load_mask(content_mask, "content mask"), hw, name, warn=True)
         inputs.described["content_mask"] = _describe_input(content_mask)
     masks.check_masks(loaded, keep, names)
     if style_masks is not None:
