@@ -85,8 +85,11 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     transfer.add_argument(
-        "--content", default=DEFAULT_CONTENT, help=f"content image (default: {DEFAULT_CONTENT})"
-    )
+        "--content", nargs="+", default=[DEFAULT_CONTENT], metavar="IMAGE",
+        help="content image; several files or a folder give one result + sidecar each in one run "
+        "folder (VGG19 and the style targets built once; a file that cannot be used is reported and "
+        f"skipped) (default: {DEFAULT_CONTENT})",
+    )  # fmt: skip
     transfer.add_argument(
         "--style", action="append", help=f"style image; repeat to blend several (default: {DEFAULT_STYLE})"
     )
@@ -268,22 +271,28 @@ def _output_path(args, names, config) -> Path:
         out = Path(os.path.abspath(user_path(args.output)))
         if out.suffix.lower() not in (".png", ".jpg", ".jpeg"):
             raise ConfigError(f"output {printable(out)} must end in .png or .jpg")
-        for path in _outputs(out, args.animation):
-            if os.path.isdir(path):
-                raise ConfigError(
-                    f"cannot write {printable(path)}: it is a directory — choose another --output"
-                )
-            if os.path.lexists(path) and not args.overwrite:
-                raise ConfigError(
-                    f"{printable(path)} already exists (this run would write {_names(out, args.animation)}): "
-                    "pass --overwrite to replace them, or choose another --output"
-                )
+        _check_free(out, args)
         check_writable(out.parent, need_bytes=need, fix="choose another --output")
         return out
     stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
     folder = output_dir().absolute() / args.command
     check_writable(folder, need_bytes=need, fix="set NST_OUTPUT_DIR or pass --output")
     return folder / f"{stamp}-{'-'.join(_slug(n) for n in names)}" / "result.png"
+
+
+def _check_free(out: Path, args) -> None:
+    """Refuse, before any work, to replace a file the run with image path ``out`` would write."""
+    from nst_tf.errors import ConfigError
+    from nst_tf.files import printable
+
+    for path in _outputs(out, args.animation):
+        if os.path.isdir(path):
+            raise ConfigError(f"cannot write {printable(path)}: it is a directory — choose another --output")
+        if os.path.lexists(path) and not args.overwrite:
+            raise ConfigError(
+                f"{printable(path)} already exists (this run would write {_names(out, args.animation)}): "
+                "pass --overwrite to replace them, or choose another --output"
+            )
 
 
 def _outputs(out: Path, animation: str | None) -> list[Path]:
@@ -338,10 +347,17 @@ def _on_stop_signal(signum, frame):
     raise KeyboardInterrupt  # the optimiser stops at the next step and returns the best image
 
 
+def _hold_signal(signum, frame):
+    """While a result is saved: note Ctrl-C or a stop signal and let the save finish (a folder run
+    then stops; see ``_save``)."""
+    _received.append(signum)
+
+
 def _set_handlers(handler) -> dict:
-    """Set ``handler`` for SIGINT (when ignoring) and STOP_SIGNALS; return the previous handlers."""
+    """Set ``handler`` for STOP_SIGNALS, and for SIGINT too unless it raises KeyboardInterrupt
+    (Python's own SIGINT handler does); return the previous handlers."""
     previous = {}
-    names = STOP_SIGNALS + (("SIGINT",) if handler is signal.SIG_IGN else ())
+    names = STOP_SIGNALS + (("SIGINT",) if handler is not _on_stop_signal else ())
     for name in names:
         sig = getattr(signal, name, None)
         if sig is not None:
@@ -359,7 +375,7 @@ def _restore(previous: dict) -> None:
 
 def _stop_status() -> tuple[str, int]:
     """('terminated (SIGTERM)', 143) for the last stop signal received, ('interrupted', 130) for Ctrl-C."""
-    if not _received:
+    if not _received or _received[-1] == signal.SIGINT:
         return "interrupted", 130
     sig = signal.Signals(_received[-1])
     return f"{'hung up' if sig.name == 'SIGHUP' else 'terminated'} ({sig.name})", 128 + sig.value
@@ -461,24 +477,43 @@ def _run(args) -> int:
         return 0
     if args.command in ("train", "stylize"):
         return _run_fast(args)
-    from nst_tf import transfer as api
-
     config = _config_from_args(args)
     content = getattr(args, "content", None)
     config, styles, masks = _styles(args, config)
+    if isinstance(content, list):  # transfer: one image, or several files and folders
+        contents = _contents(content)
+        if contents is not None:
+            return _run_folder(args, config, content, contents, styles, masks)
+        content = content[0]
     names = ([content] if content else []) + list(styles)
     out = _output_path(args, names, config)
-    with warnings.catch_warnings():  # the API's "run stopped early" warning: printed below instead
-        warnings.filterwarnings("ignore", message="run stopped early")
-        result = api.run(
-            config, content if args.command != "texture" else None, styles, progress=not args.quiet, **masks
-        )
-    from nst_tf.errors import OutputError
-    from nst_tf.files import printable
+    result = _transfer(args, config, content if args.command != "texture" else None, styles, masks)
+    path, anim = _save(result, out, args, explicit=bool(args.output))
+    print(_saved(result, path, anim))
+    return _status(result, config)
 
-    previous = _set_handlers(signal.SIG_IGN)  # a second Ctrl-C or a SIGTERM must not cut the save short
+
+def _transfer(args, config, content, styles, masks, shared=None):
+    """``transfer.run`` for the command line: its "run stopped early" warning is printed by ``_status``."""
+    from nst_tf import transfer as api
+
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="run stopped early")
+        return api.run(config, content, styles, progress=not args.quiet, shared=shared, **masks)
+
+
+def _save(result, out: Path, args, *, explicit: bool) -> tuple[Path, Path | None]:
+    """Save ``result`` at ``out`` (+ sidecar, + animation); return the image and animation paths.
+
+    A second Ctrl-C or a stop signal cannot cut the save short: it is held (``_hold_signal``) until
+    the files are written. The run folder is reserved only now (``_reserve``); if it cannot take
+    the files (disk full, folder gone), the result is rescued to a temporary folder (``_rescue``).
+    """
+    from nst_tf.errors import OutputError
+
+    previous = _set_handlers(_hold_signal)
     try:
-        out = _reserve(out, explicit=bool(args.output), overwrite=args.overwrite, animation=args.animation)
+        out = _reserve(out, explicit=explicit, overwrite=args.overwrite, animation=args.animation)
         anim = out.with_name(f"{out.stem}_optimisation.{args.animation}") if args.animation else None
         try:
             path = result.save(out, animation=anim, overwrite=args.overwrite)
@@ -486,23 +521,150 @@ def _run(args) -> int:
             _rescue(result, out, anim, err)
     finally:
         _restore(previous)
-    t = result.timings
-    print(
-        f"saved {printable(path)} (+ {printable(path.with_suffix('.json').name)}"
-        f"{', ' + printable(anim.name) if anim and result.frames else ''}) in {t['total_s']:.1f} s"
-    )
+    return path, anim
+
+
+def _saved(result, path: Path, anim: Path | None) -> str:
+    from nst_tf.files import printable
+
+    also = f", {printable(anim.name)}" if anim and result.frames else ""
+    sidecar = printable(path.with_suffix(".json").name)
+    return f"saved {printable(path)} (+ {sidecar}{also}) in {result.timings['total_s']:.1f} s"
+
+
+def _status(result, config, tag: str = "") -> int:
+    """Exit status of a saved result, saying in one line why it stopped early: 128 + the signal's
+    number after Ctrl-C (130) or a stop signal, 1 after a NaN or infinite loss, else 0."""
     if result.stopped == "interrupted":
         word, status = _stop_status()
-        print(f"{word}: saved the best image so far", file=sys.stderr)
+        print(f"{tag}{word}: saved the best image so far", file=sys.stderr)
         return status
     if result.stopped != "completed":
         knob = "--style-weight" if config.optimizer == "lbfgs" else "--lr (or --style-weight)"
         print(
-            f"stopped early: the loss became NaN or infinite; saved the last finite image — lower {knob}",
+            f"{tag}stopped early: the loss became NaN or infinite; saved the last finite image — lower {knob}",
             file=sys.stderr,
         )
         return 1
     return 0
+
+
+# ----------------------------------------------------------------------------- folders of contents
+def _contents(items: list[str]) -> list[tuple[str, Path]] | None:
+    """``transfer --content`` with several files or a folder: (image, its output in the run folder)
+    for each, named as ``stylize`` names them (``<stem>.png``, a folder's images under
+    ``<folder>/``, ``-2`` added to a repeated name). None for one image: the single-image run."""
+    from nst_tf.data import images_below
+    from nst_tf.errors import ConfigError
+    from nst_tf.files import printable, user_path
+
+    if len(items) == 1 and not user_path(items[0]).is_dir():
+        return None
+    pairs, taken = [], set()
+    for item in items:
+        path = user_path(item)
+        if path.is_dir():
+            found = images_below(path)
+            if not found:
+                raise ConfigError(
+                    f"no images (.jpg, .png, ...) in '{printable(path)}': pass a folder of images"
+                )
+            top = Path(os.path.basename(os.path.abspath(path)))
+            named = [(str(f), top / f.relative_to(path)) for f in found]
+        else:  # a file or an image name; read (and reported if bad) when its turn comes
+            named = [(item, Path(Path(item).name))]
+        for src, rel in named:
+            out, i = rel.with_suffix(".png"), 1
+            while out.as_posix().lower() in taken:  # photo.jpg and photo.png, or one name in two folders
+                i += 1
+                out = rel.with_name(f"{rel.stem}-{i}.png")
+            taken.add(out.as_posix().lower())
+            pairs.append((src, out))
+    return pairs
+
+
+def _run_folder(args, config, items, contents, styles, masks) -> int:
+    """One result + sidecar per content image, in one run folder, with one line per image and a
+    summary at the end. VGG19 and the style targets are built once (``transfer.Shared``). A content
+    image that cannot be used is reported in one line and skipped; the exit status is then 1.
+    Ctrl-C or a stop signal keeps what was saved, saves the current image's best so far and stops."""
+    import time
+
+    from nst_tf import transfer as api
+    from nst_tf.errors import ConfigError, ImageError
+    from nst_tf.files import FolderReport, printable
+
+    folder = _run_folder_path(args, config, items + list(styles), contents)
+    _check_styles(config, styles, masks)
+    shared, report = api.Shared(), FolderReport(verb="painted", total=len(contents), where=folder)
+    status, started, reserved = 0, time.perf_counter(), bool(args.output)
+    try:
+        for i, (src, rel) in enumerate(contents, 1):
+            tag = f"[{i}/{len(contents)}] {printable(src)}: "
+            try:
+                result = _transfer(args, config, src, styles, masks, shared)
+            except (ImageError, ConfigError) as err:  # this image: report it, go on with the others
+                report.failed[src] = str(err)
+                print(f"error: {tag}{printable(err)}", file=sys.stderr)
+                continue
+            if not reserved:  # the first result: create the run folder, exclusively (never another run's)
+                folder = report.where = _reserve(folder / rel.name, False, False).parent
+                reserved = True
+            held = len(_received)
+            path, anim = _save(result, folder / rel, args, explicit=True)
+            report.written.append(path)
+            print(tag + _saved(result, path, anim))
+            status = max(status, _status(result, config, tag))
+            if result.stopped == "interrupted" or len(_received) > held:  # Ctrl-C, or a signal while saving
+                word, status = _stop_status()
+                if result.stopped != "interrupted":
+                    print(f"{word} while saving: stopped after {tag[:-2]}", file=sys.stderr)
+                break
+    except KeyboardInterrupt:  # before a stage finished (loading, targets): nothing to save of this one
+        word, status = _stop_status()
+        print(f"{word}: stopped before image {len(report.written) + len(report.failed) + 1} had a result",
+              file=sys.stderr)  # fmt: skip
+    finally:
+        report.seconds = time.perf_counter() - started
+        print(report.summary())
+    return status or (1 if report.failed else 0)
+
+
+def _run_folder_path(args, config, names, contents) -> Path:
+    """The run folder of a folder run (``--output DIR`` or a new one), checked before any work: no
+    file it would write is in the way (unless --overwrite), and there is space for all of them."""
+    from nst_tf.errors import ConfigError
+    from nst_tf.files import check_writable, output_dir, printable, user_path
+
+    need = len(contents) * _bytes_needed(args, config)
+    if not args.output:
+        stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+        base = output_dir().absolute() / args.command
+        check_writable(base, need_bytes=need, fix="set NST_OUTPUT_DIR or pass --output")
+        return base / f"{stamp}-{'-'.join(_slug(n) for n in names[:3])}"
+    folder = Path(os.path.abspath(user_path(args.output)))
+    if folder.suffix.lower() in (".png", ".jpg", ".jpeg") or folder.is_file():
+        raise ConfigError(
+            f"--output {printable(folder)} must be a folder when --content names several images "
+            "(one result + sidecar each goes into it)"
+        )
+    for _, rel in contents:
+        _check_free(folder / rel, args)
+    check_writable(folder, need_bytes=need, fix="choose another --output")
+    return folder
+
+
+def _check_styles(config, styles, masks) -> None:
+    """The styles and masks are the same for every content image: load them once before any work,
+    so that a bad one is one error (exit status 2), not one per image."""
+    from nst_tf import transfer as api
+    from nst_tf.masks import load_mask
+
+    api.load_inputs(config.replace(content_weight=0.0), None, styles)  # blend and mix checks too
+    for i, mask in enumerate(masks.get("style_masks") or ()):
+        load_mask(mask, f"style mask {i + 1}")
+    if masks.get("content_mask") is not None:
+        load_mask(masks["content_mask"], "content mask")
 
 
 # ----------------------------------------------------------------------------- fast style transfer

@@ -582,6 +582,22 @@ def _images_in(folder: Path) -> dict[str, Path]:
     return found
 
 
+def images_below(folder) -> list[Path]:
+    """Image files in ``folder`` and its subfolders, sorted, hidden files and folders left out.
+
+    What the folder modes of ``stylize`` and ``transfer --content FOLDER`` process: a file counts
+    by its extension (:data:`IMAGE_EXTENSIONS`); whether it really is an image is found out when
+    it is read, and a bad one is reported and skipped there.
+    """
+    found = []
+    for root, dirs, names in os.walk(folder):
+        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        for name in sorted(names):
+            if Path(name).suffix.lower() in IMAGE_EXTENSIONS and not name.startswith("."):
+                found.append(Path(root) / name)
+    return found
+
+
 def _strip_image_suffix(name: str) -> str:
     stem, ext = os.path.splitext(name)
     return stem if ext.lower() in IMAGE_EXTENSIONS else name

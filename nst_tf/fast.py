@@ -50,7 +50,7 @@ from nst_tf import data as nst_data
 from nst_tf.config import Config
 from nst_tf.errors import ConfigError, ImageError, NSTError
 from nst_tf.fast_config import TrainConfig
-from nst_tf.files import atomic_write, printable, user_path, write_files
+from nst_tf.files import FolderReport, atomic_write, printable, user_path, write_files
 from nst_tf.images import image_writer, load_image, preprocess, resize_image, to_uint8
 from nst_tf.losses import content_loss, gram_matrix, mean_square, style_layer_loss, total_variation_loss
 from nst_tf.models import build_extractor, get_weights
@@ -192,24 +192,14 @@ def training_photos(content_dir=None) -> list[Path]:
         folder = user_path(content_dir)
         if not folder.is_dir():
             raise ConfigError(f"content_dir '{printable(folder)}' is not a folder: pass a folder of photos")
-        paths = _images_below(folder)
+        paths = nst_data.images_below(folder)
         if not paths:
             raise ConfigError(
                 f"no images (.jpg, .png, ...) in '{printable(folder)}': pass a folder of photos"
             )
         return paths
     bundled = [nst_data.resolve_image(name, "content", allow_download=False) for name in TRAIN_BUNDLED]
-    return [Path(p) for p in bundled] + _images_below(nst_data.BUNDLED_DIR / "train")
-
-
-def _images_below(folder: Path) -> list[Path]:
-    found = []
-    for root, dirs, names in os.walk(folder):
-        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
-        for name in sorted(names):
-            if Path(name).suffix.lower() in nst_data.IMAGE_EXTENSIONS and not name.startswith("."):
-                found.append(Path(root) / name)
-    return found
+    return [Path(p) for p in bundled] + nst_data.images_below(nst_data.BUNDLED_DIR / "train")
 
 
 def _sha256(path, n: int = 12) -> str:
@@ -604,23 +594,6 @@ def stylize_image(
     return out
 
 
-@dataclass
-class FolderReport:
-    """What ``stylize_folder`` did: files written, files that failed (path -> one-line reason)."""
-
-    written: list = field(default_factory=list)
-    failed: dict = field(default_factory=dict)
-    seconds: float = 0.0
-
-    def summary(self) -> str:
-        n = len(self.written) + len(self.failed)
-        rate = len(self.written) / max(self.seconds, 1e-9)
-        line = f"stylised {len(self.written)} of {n} images in {self.seconds:.1f} s ({rate:.2f} images/s)"
-        if self.failed:
-            line += f"; {len(self.failed)} failed: " + ", ".join(printable(Path(p).name) for p in self.failed)
-        return line
-
-
 def stylize_folder(
     model, folder, out_dir, *, size: int | None = None, batch_size: int = 4, model_path=None,
     overwrite: bool = False, progress: bool | None = None,
@@ -629,7 +602,7 @@ def stylize_folder(
     ``batch_size`` images of equal size per forward pass. A file that cannot be read or written is
     reported in ``FolderReport.failed`` and skipped; every other file is still produced."""
     folder, out_dir = user_path(folder), user_path(out_dir)
-    paths = _images_below(folder)
+    paths = nst_data.images_below(folder)
     report, info = FolderReport(), _model_info(model_path)
     t0 = time.perf_counter()
     pending: list[tuple[Path, np.ndarray]] = []

@@ -8,6 +8,9 @@ One place for each cross-cutting job, so that every module agrees:
 * :func:`open_input` opens a file for reading without ever blocking: a FIFO,
   a device (``/dev/zero``), a folder or a kernel file (``/proc``) is refused
   with one line saying what it is, before a byte is read.
+* :class:`FolderReport` is the one account of a command over many files
+  (``stylize``, ``transfer --content FOLDER``): what was written, what failed
+  and why, and the summary line printed at the end.
 * :func:`write_files` (and :func:`atomic_write` for one file) is the one
   writer of every file nst_tf produces. Each file is written to a temporary
   sibling with an unpredictable name, created exclusively
@@ -28,6 +31,7 @@ import os
 import secrets
 import stat
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from nst_tf.errors import ConfigError, NSTError, OutputError
@@ -339,3 +343,33 @@ def check_writable(folder, *, need_bytes: int = 0, fix: str = "choose a writable
             f"cannot write results to '{shown}': {free / 2**20:.1f} MiB free, the results need up to "
             f"{need_bytes / 2**20:.1f} MiB — free some space or {fix}"
         )
+
+
+# ----------------------------------------------------------------------------- many files
+@dataclass
+class FolderReport:
+    """What a command over many inputs did: outputs written, inputs that failed (path -> one-line reason).
+
+    ``total`` counts every input, also those not started when a run was stopped; ``where`` is the
+    folder the outputs went to. ``summary()`` is the line printed at the end.
+    """
+
+    written: list = field(default_factory=list)
+    failed: dict = field(default_factory=dict)
+    seconds: float = 0.0
+    verb: str = "stylised"
+    total: int | None = None
+    where: Path | None = None
+
+    def summary(self) -> str:
+        done = len(self.written) + len(self.failed)
+        n = max(self.total or 0, done)
+        rate = len(self.written) / max(self.seconds, 1e-9)
+        line = f"{self.verb} {len(self.written)} of {n} images in {self.seconds:.1f} s ({rate:.2f} images/s)"
+        if self.where is not None:
+            line += f" into {printable(self.where)}"
+        if self.failed:
+            line += f"; {len(self.failed)} failed: " + ", ".join(printable(Path(p).name) for p in self.failed)
+        if n > done:
+            line += f"; {n - done} not started"
+        return line

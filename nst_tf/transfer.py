@@ -22,6 +22,7 @@ import platform
 import sys
 import time
 import warnings
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -41,8 +42,9 @@ from nst_tf.optimize import History, make_objective, optimize
 from nst_tf.vgg19 import CONV_LAYERS, min_input_side, receptive_field
 
 __all__ = [
-    "Inputs", "Plan", "Progress", "Result", "load_inputs", "make_result", "optimise_stages", "plan_run",
-    "prepare_colours", "reconstruct_content", "run", "stage_objective", "synthesize_texture", "transfer_style",
+    "Inputs", "Plan", "Progress", "Result", "Shared", "load_inputs", "make_result", "optimise_stages",
+    "plan_run", "prepare_colours", "reconstruct_content", "run", "stage_objective", "synthesize_texture",
+    "transfer_style",
 ]  # fmt: skip
 
 
@@ -371,11 +373,12 @@ def prepare_colours(config: Config, inputs: Inputs) -> Inputs:
     )
 
 
-def stage_objective(config: Config, plan: Plan, inputs: Inputs, extractor, hw, features=None):
+def stage_objective(config: Config, plan: Plan, inputs: Inputs, extractor, hw, features=None, grams=None):
     """The loss at size ``hw`` (height, width): targets computed once at that size, then the objective.
 
     ``features`` is the extractor as a compiled function (``run`` passes one that every stage shares:
-    its first call at a new size costs ~0.8 s less than an eager call at 512 px).
+    its first call at a new size costs ~0.8 s less than an eager call at 512 px). ``grams`` keeps
+    the style images' Gram matrices from one run to the next (:class:`Shared`, a folder of contents).
     """
     features = features or (lambda batch: extractor(batch, training=False))
     c_targets = s_targets = s_masks = c_maps = None
@@ -389,12 +392,12 @@ def stage_objective(config: Config, plan: Plan, inputs: Inputs, extractor, hw, f
         weights = _style_weights(config, inputs, plan, hw)
         if inputs.style_masks is None:
             s_targets = _style_targets(
-                features, inputs.styles, weights, plan.style_layers, long_side, plan.min_side
+                features, inputs.styles, weights, plan.style_layers, long_side, plan.min_side, grams
             )
         else:  # one region per style, with that style's own Gram targets
             one = {k: np.ones(1) for k in plan.style_layers}
             s_targets = [
-                _style_targets(features, [img], one, plan.style_layers, long_side, plan.min_side)
+                _style_targets(features, [img], one, plan.style_layers, long_side, plan.min_side, grams)
                 for img in inputs.styles
             ]
         regions = inputs.style_masks or (
@@ -437,6 +440,44 @@ def _style_weights(config: Config, inputs: Inputs, plan: Plan, hw) -> dict:
     }
 
 
+class Shared:
+    """What the runs of a folder of content images share (``run(..., shared=...)``).
+
+    ``python -m nst_tf transfer --content FOLDER`` makes one and passes it to every image. The
+    first run builds the VGG19 extractor (:meth:`network`) and compiles it once as ``features``;
+    the next runs reuse both while the layers, pooling, activation and weights stay the same.
+    ``grams`` keeps the style images' Gram matrices (``_style_grams``), found again by the
+    resized style pixels they were computed from: one per style and stage size in a folder run.
+    """
+
+    #: Gram matrix sets kept (~2 MB each with the default style layers); least recently used dropped.
+    MAX_GRAMS = 16
+
+    def __init__(self, extractor=None):
+        self.key = None  #: (layers, pooling, activation, weights) the extractor was built for
+        self.extractor = extractor
+        self.features = None if extractor is None else _compiled(extractor)
+        self.weights: dict = {}  #: which VGG19 weights (the sidecar's "weights")
+        self.grams: OrderedDict = OrderedDict()
+
+    def network(self, config: Config, plan: Plan):
+        """The extractor of ``plan``'s layers, built (and compiled) on first use, then reused."""
+        key = (tuple(plan.layers), config.pooling, config.activation, config.weights)
+        if key != self.key:
+            self.extractor = build_extractor(
+                plan.layers, pooling=config.pooling, activation=config.activation, weights=config.weights
+            )
+            _, self.weights = get_weights(config.weights)  # the cache entry the extractor was built from
+            self.features, self.key = _compiled(self.extractor), key
+            self.grams.clear()  # computed by another network
+        return self.extractor
+
+
+def _compiled(extractor):
+    """The extractor as one compiled function (traced again only for new image sizes)."""
+    return tf.function(lambda batch: extractor(batch, training=False), reduce_retracing=True)
+
+
 @dataclass
 class Progress:
     """The stages run so far, joined: history, frames, timings and the latest image."""
@@ -474,14 +515,21 @@ class Progress:
         self.final_losses = {k: v[-1] for k, v in result.history.terms.items()} | {"total": result.loss}
 
 
-def optimise_stages(config: Config, plan: Plan, inputs: Inputs, extractor, *, progress=None, callback=None):
-    """Run the plan's stages coarse to fine, each starting from the previous one's image."""
-    features = tf.function(lambda batch: extractor(batch, training=False), reduce_retracing=True)
+def optimise_stages(
+    config: Config, plan: Plan, inputs: Inputs, extractor, *, progress=None, callback=None, shared=None
+):
+    """Run the plan's stages coarse to fine, each starting from the previous one's image.
+
+    ``shared`` (a :class:`Shared` holding ``extractor``) brings its compiled feature function and
+    the style Gram matrices of earlier runs; without it both are made for this run alone.
+    """
+    if shared is None or shared.extractor is not extractor:
+        shared = Shared(extractor)
     done = Progress()
     for hw, steps in plan.stages:
         try:
             t_targets = time.perf_counter()
-            objective = stage_objective(config, plan, inputs, extractor, hw, features)
+            objective = stage_objective(config, plan, inputs, extractor, hw, shared.features, shared.grams)
             targets_s = time.perf_counter() - t_targets
             x0 = _initial(config, done.image, hw, inputs.content, inputs.styles)
         except KeyboardInterrupt:
@@ -542,10 +590,13 @@ def run(
     callback=None,
     style_masks=None,
     content_mask=None,
+    shared: Shared | None = None,
 ) -> Result:
     """Run ``config`` on a content image and/or style images (already loaded or by name).
 
     ``style_masks`` (one per style) and ``content_mask``: spatial control, see ``transfer_style``.
+    ``shared``: pass the same :class:`Shared` to the runs of a folder of contents, so that VGG19
+    is built and compiled once and each style's Gram matrices are computed once per stage size.
     """
     config.validate()
     started = time.perf_counter()
@@ -553,12 +604,12 @@ def run(
     inputs = load_inputs(config, content, styles, style_masks=style_masks, content_mask=content_mask)
     plan = plan_run(config, inputs)  # every check before any work
     inputs = prepare_colours(config, inputs)
-    extractor = build_extractor(
-        plan.layers, pooling=config.pooling, activation=config.activation, weights=config.weights
+    shared = shared if shared is not None else Shared()
+    extractor = shared.network(config, plan)
+    done = optimise_stages(
+        config, plan, inputs, extractor, progress=progress, callback=callback, shared=shared
     )
-    _, weights = get_weights(config.weights)  # the same cache entry the extractor was built from
-    done = optimise_stages(config, plan, inputs, extractor, progress=progress, callback=callback)
-    return make_result(config, inputs, done, weights, started)
+    return make_result(config, inputs, done, shared.weights, started)
 
 
 def stop_message(stopped: str, step: int, config: Config) -> str:
@@ -590,18 +641,37 @@ def _blend_weights(config: Config, n: int) -> np.ndarray:
     return blend / blend.sum()
 
 
-def _style_targets(features, style_imgs, weights, style_layers, long_side, min_side) -> dict:
+def _style_targets(features, style_imgs, weights, style_layers, long_side, min_side, grams=None) -> dict:
     """Gram matrices of each style image (resized to ``long_side``), blended with ``weights``:
     ``{layer: one weight per style image}`` (a style with weight 0 everywhere is not computed)."""
     targets = {k: 0.0 for k in style_layers}
     for i, img in enumerate(style_imgs):
         if not any(weights[k][i] for k in style_layers):
             continue
-        hw = _style_hw(img.shape, long_side, min_side)
-        feats = features(preprocess(resize_image(img, size=hw)))
+        pixels = resize_image(img, size=_style_hw(img.shape, long_side, min_side))
+        style = _style_grams(features, pixels, style_layers, grams)
         for k in style_layers:
-            targets[k] = targets[k] + weights[k][i] * gram_matrix(feats[k]).numpy()
+            targets[k] = targets[k] + weights[k][i] * style[k]
     return targets
+
+
+def _style_grams(features, pixels, style_layers, grams=None) -> dict:
+    """{layer: Gram matrix} of one (resized) style image, looked up in ``grams`` by its pixels first.
+
+    The key is the pixels themselves (a hash), not the style's name or size, so another style, a
+    recoloured one (``preserve_color``) or another scale can never get these matrices.
+    """
+    if grams is None:
+        grams = OrderedDict()  # nothing kept
+    key = (hashlib.sha1(pixels.tobytes()).hexdigest(), pixels.shape, tuple(style_layers))
+    if key in grams:
+        grams.move_to_end(key)
+        return grams[key]
+    feats = features(preprocess(pixels))
+    grams[key] = {k: gram_matrix(feats[k]).numpy() for k in style_layers}
+    while len(grams) > Shared.MAX_GRAMS:  # least recently used first
+        grams.popitem(last=False)
+    return grams[key]
 
 
 def _style_hw(shape, long_side, min_side) -> tuple[int, int]:
