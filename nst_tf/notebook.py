@@ -106,6 +106,11 @@ def _pixels(name: str, size: int = 32):
     return data.load(name, size)[:16, :24]
 
 
+def _fade(hw=(20, 32)):
+    """(20, 32) float32 mask in [0, 1] that fades from 0 at the left to 1 at the right (exercise 04.8)."""
+    return np.tile(np.linspace(0.0, 1.0, hw[1], dtype=np.float32), (hw[0], 1))
+
+
 def _pan(name: str = "coffee", frames: int = 4):
     """(frames, 16, 24, 3) float32 RGB 0-255: a 2-px-per-frame pan across a bundled image at 32 px."""
     from nst_tf import data
@@ -126,6 +131,7 @@ EXERCISES = {
     ),
     "03.5": ("losses.mean_square", lambda: (_features("block3_conv1", "astronaut"),)),
     "04.7": ("color.match_color", lambda: (_pixels("astronaut"), _pixels("chelsea"))),
+    "04.8": ("losses.guided_gram_matrix", lambda: (_features("block1_conv1"), _fade())),
     "05.4": ("fast.flicker", lambda: (_pan(),)),
 }
 
