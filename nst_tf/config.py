@@ -142,8 +142,7 @@ class Config:
     )
     style_mix: str = _setting(
         "blend",
-        "several styles: blend their Gram targets, or scale (coarse structure from the first, fine "
-        "texture from the second; CLI --style-coarse/--style-fine)",
+        "several styles: blend their Gram targets, or scale (first: coarse structure, second: fine texture)",
         choices=STYLE_MIXES, cli=(),
     )  # fmt: skip
     preserve_color: str = _setting(
