@@ -643,7 +643,10 @@ def _blend_weights(config: Config, n: int) -> np.ndarray:
 
 def _style_targets(features, style_imgs, weights, style_layers, long_side, min_side, grams=None) -> dict:
     """Gram matrices of each style image (resized to ``long_side``), blended with ``weights``:
-    ``{layer: one weight per style image}`` (a style with weight 0 everywhere is not computed)."""
+    ``{layer: one weight per style image}``, or one weight per style image for every layer (a style
+    with weight 0 everywhere is not computed)."""
+    if not isinstance(weights, dict):
+        weights = {k: weights for k in style_layers}
     targets = {k: 0.0 for k in style_layers}
     for i, img in enumerate(style_imgs):
         if not any(weights[k][i] for k in style_layers):
