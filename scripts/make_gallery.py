@@ -49,6 +49,8 @@ class Transfer:
     style: str | list[str]
     title: str
     settings: dict = field(default_factory=lambda: dict(LARGE))
+    #: spatial control: one (top, bottom) band of rows per style, as fractions of the content's height
+    bands: tuple = ()
 
 
 @dataclass
@@ -103,6 +105,13 @@ ENTRIES = [
     Transfer("tubingen_starry_night_kandinsky", "tubingen", ["starry_night", "kandinsky_composition_vii"],
              "Two styles blended 50/50: The Starry Night and Kandinsky's Composition VII",
              dict(LARGE, style_blend=(0.5, 0.5))),
+    # Notebook 04: spatial control (guided Gram matrices) and styles mixed by scale
+    Transfer("tubingen_masks_starry_night_kandinsky", "tubingen", ["starry_night", "kandinsky_composition_vii"],
+             "Masks (guided Gram matrices): The Starry Night on the top 40 %, Kandinsky's Composition VII below",
+             bands=((0.0, 0.4), (0.4, 1.0))),
+    Transfer("tubingen_scale_mix_starry_night_kandinsky", "tubingen", ["starry_night", "kandinsky_composition_vii"],
+             "Mixed by scale: The Starry Night's coarse structure, Kandinsky's fine texture",
+             dict(LARGE, style_mix="scale")),
 ]  # fmt: skip
 
 
@@ -110,14 +119,30 @@ ENTRIES = [
 _CACHE: dict = {}
 
 
-def _run(content, style, settings):
+def _run(content, style, settings, bands=()):
     """``transfer_style`` with ``settings``; identical runs (a sweep cell that is also a grid cell) once."""
     from nst_tf import Config, transfer_style
 
-    key = (content, repr(style), Config(**settings).to_json())  # equal settings, however spelled
+    key = (content, repr(style), Config(**settings).to_json(), repr(bands))  # equal settings, however spelled
     if key not in _CACHE:
-        _CACHE[key] = transfer_style(content, style, **settings)
+        masks = band_masks(content, bands) if bands else None
+        _CACHE[key] = transfer_style(content, style, style_masks=masks, **settings)
     return _CACHE[key]
+
+
+def band_masks(content, bands):
+    """One mask per (top, bottom) band: white on those rows of the content image, black elsewhere."""
+    import numpy as np
+
+    from nst_tf.data import load
+
+    h, w = load(content).shape[:2]
+    masks = []
+    for top, bottom in bands:
+        mask = np.zeros((h, w), np.float32)
+        mask[round(top * h) : round(bottom * h)] = 1.0
+        masks.append(mask)
+    return masks
 
 
 def _portable(meta: dict) -> dict:
@@ -191,12 +216,18 @@ def make(entry, out: Path) -> Path:
     start = time.perf_counter()
     path = out / f"{entry.name}.jpg"
     if isinstance(entry, Transfer):
-        result = _run(entry.content, entry.style, entry.settings)
+        result = _run(entry.content, entry.style, entry.settings, entry.bands)
         _refuse_copies(entry, [result])
         _save_jpeg(result.image, path)
         meta = _portable(result.metadata())
+        extra = {"bands": [list(b) for b in entry.bands]} if entry.bands else {}
         meta["gallery"] = _gallery_meta(
-            entry, "transfer", content=entry.content, style=_label(entry.style), settings=entry.settings
+            entry,
+            "transfer",
+            content=entry.content,
+            style=_label(entry.style),
+            settings=entry.settings,
+            **extra,
         )
     else:
         from nst_tf.plotting import show_images
@@ -256,6 +287,10 @@ def _settings_text(meta: dict) -> str:
             parts.append(f"{key} {config[key]}")
     if config.get("style_blend"):
         parts.append("style_blend " + "/".join(f"{w:g}" for w in config["style_blend"]))
+    if config.get("style_mix", "blend") != "blend":
+        parts.append(f"style_mix {config['style_mix']} (coarse: first style, fine: second)")
+    if gallery.get("bands"):
+        parts.append("style masks: rows " + ", ".join(f"{t:.0%}-{b:.0%}" for t, b in gallery["bands"]))
     if "sweep" in gallery:
         ((param, values),) = gallery["sweep"].items()
         parts = [p for p in parts if not p.startswith(param)]
