@@ -100,3 +100,22 @@ def test_quick_benchmark_writes_sane_results(tmp_path, monkeypatch):
     for heading in ("## 1.", "## 2.", "## Default transfer", "## 3.", "## 4."):
         assert heading in md
     assert "loss_vs_time.png" in md
+
+
+@pytest.mark.slow
+def test_quick_folder_benchmark_writes_sane_results(tmp_path):
+    from benchmarks import folder
+
+    assert folder.main(["--quick", "--out", str(tmp_path)]) == 0
+    res = json.loads((tmp_path / "folder.json").read_text())
+    assert res["mode"] == "quick" and len(res["photos"]) == 2 and len(res["lean_s"]) == 2
+    r = res["rounds"][0]
+    assert len(r["separate_s"]) == len(r["separate_run_s"]) == len(r["folder_run_s"]) == 2
+    s = res["summary"]
+    for key in ("per_image_folder_s", "per_image_separate_s", "lean_step_s", "run_s_separate"):
+        assert _finite_positive(s[key]), key
+    # one process for the folder against two: the folder run must be cheaper per image
+    assert s["saving_per_image_s"] > 0 and 0 < s["saving_fraction"] < 1
+    assert res["max_pixel_difference"] == 0  # the same pixels as one-image runs
+    md = (tmp_path / "folder.md").read_text()
+    assert "**saving**" in md and res["machine"]["cpu"] in md
