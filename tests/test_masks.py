@@ -205,13 +205,18 @@ def test_cli_masks_of_another_size_are_resized_and_recorded_in_the_sidecar(capsy
     save_image(np.stack([b] * 3, -1), tmp_path / "b.png")
     flags = ["--style", STYLE_A, "--style-mask", str(tmp_path / "a.png")]
     flags += ["--style", STYLE_B, "--style-mask", str(tmp_path / "b.png")]
+    keep = np.zeros((30, 30, 3), np.uint8)
+    keep[20:] = 255  # the bottom third keeps the photo
+    save_image(keep, tmp_path / "keep.png")
+    flags += ["--content-mask", str(tmp_path / "keep.png")]
     code, out, err, path = cli_transfer(capsys, tmp_path, *flags)
     assert code == 0, err
-    assert "stretched to fit" in err and err.count("warning:") == 2  # one line per mask
+    assert "stretched to fit" in err and err.count("warning:") == 3  # one line per mask
     meta = json.loads(path.with_suffix(".json").read_text())
     recorded = meta["inputs"]["style_masks"]
     assert [m["path"] for m in recorded] == [str(tmp_path / "a.png"), str(tmp_path / "b.png")]
     assert recorded[0]["sha256"] != recorded[1]["sha256"] and len(recorded[0]["sha256"]) == 12
+    assert meta["inputs"]["content_mask"]["path"] == str(tmp_path / "keep.png")
 
 
 @pytest.mark.slow
