@@ -1,4 +1,4 @@
-"""The same look at every size (issue #15.4): ``python -m benchmarks.size_invariance [--quick]``.
+"""Same weights, same look at every size? (issue #15.4): ``python -m benchmarks.size_invariance [--quick]``.
 
 The default transfer (``nst_tf.transfer_style`` with every setting at its default, only ``size``
 changed) at 256, 512 and 1024 px on two pairs: the bundled ``chelsea`` + ``hubble_deep_field``,
@@ -140,7 +140,7 @@ def figure(results: dict, sizes, path: Path) -> None:
 def report_md(res: dict) -> str:
     sizes = res["sizes"]
     lines = [
-        "# The same look at every size (`python -m benchmarks.size_invariance`)",
+        "# Same weights, same look at every size? (`python -m benchmarks.size_invariance`)",
         "",
         f"Default settings ({res['defaults']}), only `size` changed. Style distance and SSIM are measured "
         f"at {min(sizes)} px long side (larger results downsampled); *own size*: at the result's size, "
