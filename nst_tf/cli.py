@@ -554,16 +554,21 @@ def _contents(items: list[str]) -> list[tuple[str, Path]] | None:
     """``transfer --content`` with several files or a folder: (image, its output in the run folder)
     for each, named as ``stylize`` names them (``<stem>.png``, a folder's images under
     ``<folder>/``, ``-2`` added to a repeated name). None for one image: the single-image run."""
-    from nst_tf.data import images_below
+    from nst_tf.data import IMAGE_EXTENSIONS, images_below
     from nst_tf.errors import ConfigError
     from nst_tf.files import printable, user_path
 
-    if len(items) == 1 and not user_path(items[0]).is_dir():
+    def is_folder(item: str) -> bool:
+        # "" is not the current folder, and a folder named like an image (x.png) is a mistaken file
+        path = user_path(item)
+        return bool(item.strip()) and path.is_dir() and path.suffix.lower() not in IMAGE_EXTENSIONS
+
+    if len(items) == 1 and not is_folder(items[0]):
         return None
     pairs, taken = [], set()
     for item in items:
         path = user_path(item)
-        if path.is_dir():
+        if is_folder(item):
             found = images_below(path)
             if not found:
                 raise ConfigError(
