@@ -34,4 +34,41 @@ def test_style_distance_is_zero_for_the_style_and_orders_by_similarity(style_sma
 
 
 def test_report_has_the_metrics_that_apply(content_small):
-    assert set(metrics.report(content_small, content=content_small)) == {"ssim", "psnr_db"}
+    assert set(metrics.report(content_small, content=content_small)) == {
+        "ssim",
+        "psnr_db",
+        "edge_correlation",
+    }
+
+
+def test_edge_correlation_follows_the_outlines_of_the_reference(style_small, rng):
+    from scipy import ndimage
+
+    from nst_tf.data import BUNDLED_DIR
+    from nst_tf.images import load_image
+
+    photo = load_image(BUNDLED_DIR / "content" / "chelsea.jpg", long_side=128)
+    shifted = np.roll(photo, 1, axis=1)  # the same outlines, one pixel off
+    blurred = ndimage.gaussian_filter(photo, (1.0, 1.0, 0))
+    noise = rng.uniform(0, 255, photo.shape)
+    assert metrics.edge_correlation(photo, photo) == pytest.approx(1.0, abs=1e-9)
+    assert metrics.edge_correlation(shifted, photo) > 0.5
+    assert metrics.edge_correlation(blurred, photo) > 0.7
+    assert abs(metrics.edge_correlation(noise, photo)) < 0.15
+    assert abs(metrics.edge_correlation(style_small, photo)) < 0.3  # another picture's edges
+    # brightness scaling scales the edge maps, not their correlation (no pixel clips here)
+    assert metrics.edge_correlation(photo * 0.5, photo) == pytest.approx(1.0, abs=1e-6)
+    assert metrics.edge_correlation(shifted * 0.5, photo) == pytest.approx(
+        metrics.edge_correlation(shifted, photo), abs=1e-6
+    )
+    # no edges at all: 0, not a division by zero
+    assert metrics.edge_correlation(np.full_like(photo, 128.0), photo) == 0.0
+
+
+def test_edge_correlation_resizes_the_reference_to_the_image(content_small):
+    photo = content_small.astype(np.float32)
+    big = np.repeat(np.repeat(photo, 2, axis=0), 2, axis=1)  # the same picture at twice the size
+    assert metrics.edge_correlation(photo, big) > 0.9
+    assert metrics.edge_correlation(photo, big) == pytest.approx(
+        metrics.edge_correlation(photo, photo), abs=0.1
+    )
