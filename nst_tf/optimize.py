@@ -17,6 +17,7 @@ from __future__ import annotations
 import math
 import os
 import time
+import weakref
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -129,52 +130,115 @@ def make_objective(
     """
     content_layers = {k: float(v) for k, v in (content_layers or {}).items() if v}
     style_layers = {k: float(v) for k, v in (style_layers or {}).items() if v}
-    cw = tf.constant(content_weight, tf.float32)
-    sw = tf.constant(style_weight, tf.float32)
-    tw = tf.constant(tv_weight, tf.float32)
     use_content = bool(content_layers) and np.any(np.asarray(content_weight) > 0)
     use_style = bool(style_layers) and np.any(np.asarray(style_weight) > 0)
-    use_tv = np.any(np.asarray(tv_weight) > 0)
-    c_targets, c_scale, c_maps, s_terms = {}, {}, {}, []
+    use_tv = bool(np.any(np.asarray(tv_weight) > 0))
+    weights = {
+        "content": tf.constant(content_weight, tf.float32),
+        "style": tf.constant(style_weight, tf.float32),
+        "tv": tf.constant(tv_weight, tf.float32),
+    }
+    content, style = {}, []
     if use_content:
-        for k in content_layers:
-            c_targets[k] = tf.constant(content_targets[k], tf.float32)
-            c_scale[k] = content_layers[k] / losses.mean_square(c_targets[k])
-            c_maps[k] = None if content_maps is None else tf.constant(content_maps[k], tf.float32)
+        for k in content_layers:  # layer -> (target features, scale[, weight map])
+            target = tf.constant(content_targets[k], tf.float32)
+            scale = content_layers[k] / losses.mean_square(target)
+            maps = () if content_maps is None else (tf.constant(content_maps[k], tf.float32),)
+            content[k] = (target, scale, *maps)
     if use_style:
         regions = [(style_targets, None)] if style_masks is None else list(zip(style_targets, style_masks))
         for targets, masks in regions:
-            for k in style_layers:  # (layer, target Gram, mask or None, scale)
+            for k in style_layers:  # (layer, (target Gram, scale[, mask]))
                 target = tf.constant(targets[k], tf.float32)
-                mask = None if masks is None else tf.constant(masks[k], tf.float32)
-                share = 1.0 if mask is None else tf.reduce_mean(tf.square(mask))
-                s_terms.append((k, target, mask, style_layers[k] * share / losses.mean_square(target)))
+                mask = () if masks is None else (tf.constant(masks[k], tf.float32),)
+                share = 1.0 if masks is None else tf.reduce_mean(tf.square(mask[0]))
+                style.append((k, (target, style_layers[k] * share / losses.mean_square(target), *mask)))
+    return Objective(
+        extractor,
+        {"weights": weights, "content": content, "style": tuple(t for _, t in style)},
+        (use_tv, tuple(k for k, _ in style)),
+    )
 
-    def objective(x):
-        feats = extractor(x, training=False)
-        terms = {}
-        total = tf.zeros(tf.shape(x)[:1])
-        if use_content:
-            loss = tf.add_n(
-                [c_scale[k] * losses.content_loss(feats[k], c_targets[k], c_maps[k]) for k in content_layers]
-            )
-            terms["content"] = cw * loss
-            total += terms["content"]
-        if use_style:
-            loss = tf.add_n(
-                [
-                    scale * losses.style_layer_loss(feats[k], target, mask)
-                    for k, target, mask, scale in s_terms
-                ]
-            )
-            terms["style"] = sw * loss
-            total += terms["style"]
-        if use_tv:
-            terms["tv"] = tw * losses.total_variation_loss(x)
-            total += terms["tv"]
-        return total, terms
 
-    return objective
+class Objective:
+    """``objective(x) -> (total (N,), terms)``: the loss of ``make_objective``, targets as data.
+
+    The targets (content features, Gram matrices, masks, weights) are *arguments* of one loss
+    function, not constants baked into it, so the compiled ``value_and_grad`` is shared by every
+    objective with the same extractor and the same kind of terms, whatever the image size: a
+    coarse-to-fine run (and a folder of photos) traces it once, where a function per stage
+    retraced the whole VGG19 graph at each new size (``value_and_grad``).
+    """
+
+    def __init__(self, extractor, data, layout):
+        self.extractor, self.data, self.layout = extractor, data, layout
+
+    def __call__(self, x):
+        return _loss(self.extractor, self.layout, x, self.data)
+
+    def value_and_grad(self, x):
+        """``(loss summed over the batch, terms, gradient)`` at ``x``, compiled once per layout."""
+        compiled = _COMPILED.setdefault(self.extractor, {})
+        flat = tf.nest.flatten(self.data)
+        key = (
+            self.layout,
+            tuple(self.data["content"]),
+            tuple((t.shape.rank, *t.shape.as_list()[-1:]) for t in flat),
+        )
+        if key not in compiled:
+            signature = tf.nest.map_structure(_relaxed, (x, self.data))
+            layout, extractor = self.layout, self.extractor
+
+            def value_and_grad(x, data):
+                with tf.GradientTape() as tape:
+                    tape.watch(x)
+                    total, terms = _loss(extractor, layout, x, data)
+                    loss = tf.reduce_sum(total)
+                return loss, terms, tape.gradient(loss, x)
+
+            compiled[key] = tf.function(value_and_grad, input_signature=signature)
+        return compiled[key](x, self.data)
+
+
+#: Compiled ``value_and_grad`` per extractor (dropped with it) and layout.
+_COMPILED = weakref.WeakKeyDictionary()
+
+
+def _relaxed(t):
+    """A TensorSpec with every dimension unknown but the channels: one trace serves every size."""
+    t = tf.convert_to_tensor(t)
+    rank = t.shape.rank
+    return tf.TensorSpec([None] * (rank - 1) + [t.shape[-1]] if rank else [], t.dtype)
+
+
+def _loss(extractor, layout, x, data):
+    """The loss of ``make_objective``: content, style (one term per layer and region) and TV."""
+    use_tv, style_layers = layout
+    feats = extractor(x, training=False)
+    w, terms = data["weights"], {}
+    total = tf.zeros(tf.shape(x)[:1])
+    if data["content"]:
+        loss = tf.add_n(
+            [
+                scale * losses.content_loss(feats[k], target, *maps)
+                for k, (target, scale, *maps) in data["content"].items()
+            ]
+        )
+        terms["content"] = w["content"] * loss
+        total += terms["content"]
+    if style_layers:
+        loss = tf.add_n(
+            [
+                scale * losses.style_layer_loss(feats[k], target, *mask)
+                for k, (target, scale, *mask) in zip(style_layers, data["style"])
+            ]
+        )
+        terms["style"] = w["style"] * loss
+        total += terms["style"]
+    if use_tv:
+        terms["tv"] = w["tv"] * losses.total_variation_loss(x)
+        total += terms["tv"]
+    return total, terms
 
 
 def _progress(total, desc, enabled):
@@ -223,7 +287,7 @@ def optimize(
 
         raise ConfigError(f"unknown optimizer {optimizer!r}: use one of lbfgs, adam, sgd")
     driver = (
-        lbfgsb.driver()
+        _lbfgs_driver_name()
         if optimizer == "lbfgs"
         else f"keras.optimizers.{'Adam' if optimizer == 'adam' else 'SGD'}"
     )
@@ -307,6 +371,11 @@ class _State:
 
 
 def _value_and_grad_fn(objective):
+    """``x -> (loss, terms, gradient)``: the objective's shared compiled function if it has one
+    (``Objective``), else one compiled for this objective alone (any callable works)."""
+    if isinstance(objective, Objective):
+        return objective.value_and_grad
+
     @tf.function(reduce_retracing=True)
     def value_and_grad(x):
         with tf.GradientTape() as tape:
@@ -327,10 +396,21 @@ def _value_and_grad_fn(objective):
 LBFGS_SCALE = 2.0
 
 
+def _lbfgs_driver_name() -> str:
+    """The L-BFGS that ``_run_lbfgs`` will run (``OptimizeResult.driver``): see ``graph_lbfgs.lbfgs_driver``."""
+    from nst_tf import graph_lbfgs
+
+    return graph_lbfgs.NAME if graph_lbfgs.lbfgs_driver() == "graph" else lbfgsb.driver()
+
+
 def _run_lbfgs(objective, x0, steps, state, bar, start, **_):
+    from nst_tf import graph_lbfgs
+
     value_and_grad = _value_and_grad_fn(objective)
     shape = x0.shape
     scale = LBFGS_SCALE * math.sqrt(x0.size)
+    if graph_lbfgs.lbfgs_driver() == "graph":
+        return _run_graph_lbfgs(value_and_grad, x0, steps, state, bar, start, scale)
     lower = np.broadcast_to(LOWER, shape).ravel() / scale
     upper = np.broadcast_to(UPPER, shape).ravel() / scale
     y_start = np.clip(x0, LOWER, UPPER).ravel().astype(np.float64) / scale
@@ -349,9 +429,51 @@ def _run_lbfgs(objective, x0, steps, state, bar, start, **_):
         step = len(state.history.step) + 1
         state.stepped(step, start, float(loss), pixels(flat), bar)
 
-    lbfgsb.minimize(
+    return lbfgsb.minimize(
         fun, y_start, lower, upper, maxiter=steps, maxfun=int(steps * 1.5) + 10, callback=callback
     )
+
+
+def _run_graph_lbfgs(value_and_grad, x0, steps, state, bar, start, scale):
+    """``_run_lbfgs`` with ``nst_tf.graph_lbfgs``: pixels stay on the device; the host gets scalars,
+    and a copy of the image only for a frame, a callback, and at the end (the last iterate is the best)."""
+    from nst_tf import graph_lbfgs
+
+    @tf.function(reduce_retracing=True)
+    def scaled_value_and_grad(y):  # the same problem as scipy's: pixels / scale
+        loss, terms, grad = value_and_grad(y * scale)
+        return loss, grad * scale, {k: tf.reduce_sum(v) for k, v in terms.items()}
+
+    latest = {}
+
+    def pixels(y):
+        return y.numpy() * np.float32(scale)
+
+    def callback(y, loss, evaluations, terms):
+        latest.update(y=y, loss=loss)
+        state.evaluations, state.last_terms = evaluations, terms
+        step = len(state.history.step) + 1
+        wanted = state.callback is not None or (state.frame_every and step % state.frame_every == 0)
+        state.stepped(step, start, loss, pixels(y) if wanted else None, bar)
+
+    lower, upper = tf.constant(LOWER / scale), tf.constant(UPPER / scale)
+    try:
+        result = graph_lbfgs.minimize(
+            scaled_value_and_grad,
+            tf.constant(np.clip(x0, LOWER, UPPER) / np.float32(scale)),
+            lower,
+            upper,
+            maxiter=steps,
+            maxfun=int(steps * 1.5) + 10,
+            callback=callback,
+        )
+    finally:  # also on Ctrl-C: the last accepted iterate is the best image so far
+        if latest:
+            state.best_x, state.best_loss = pixels(latest["y"]), latest["loss"]
+    state.evaluations = result.evaluations
+    if result.stopped == "non-finite loss":
+        raise _NonFinite
+    return graph_lbfgs.NAME
 
 
 def _run_keras(objective, x0, steps, state, bar, start, *, optimizer, learning_rate, lr_decay):

@@ -474,8 +474,11 @@ class Shared:
 
 
 def _compiled(extractor):
-    """The extractor as one compiled function (traced again only for new image sizes)."""
-    return tf.function(lambda batch: extractor(batch, training=False), reduce_retracing=True)
+    """The extractor as one compiled function, traced once for every image size."""
+    return tf.function(
+        lambda batch: extractor(batch, training=False),
+        input_signature=[tf.TensorSpec([None, None, None, 3], tf.float32)],
+    )
 
 
 @dataclass
