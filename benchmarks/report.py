@@ -18,13 +18,104 @@ def _f(v, fmt="{:.3f}", none="—"):
     return fmt.format(v)
 
 
+def _label(content, style) -> str:
+    return f"{Path(content).stem}:{Path(style).stem}"
+
+
+def pair_results(res: dict, name: str) -> dict:
+    """``{pair label: that pair's results}`` of a multi-pair section (``per_step``, ``quality``,
+    ``pastiche``); results.json files from before issue #16 (one pair, no ``by_pair``) read as one pair."""
+    sec = res.get(name) or {}
+    if "by_pair" in sec:
+        return sec["by_pair"]
+    if not sec or sec.get("skipped") or (name == "pastiche" and "sizes" not in sec):
+        return {}
+    return {_label(res.get("content", "content"), res.get("style", "style")): sec}
+
+
+#: Per section: the ratios summarised across pairs, (key in a row, what the report calls it).
+_RATIOS = {
+    "per_step": [("ratio_ours_naive", "ours/naive"), ("ratio_ours_eval_lean", "ours eval/lean")],
+    "quality": [("speedup", "speed-up")],
+    "pastiche": [("speedup", "speed-up")],
+}
+
+
+def summary(name: str, by_pair: dict) -> list[dict]:
+    """The range of a section's ratios across pairs: one row per size (and number of target steps) and ratio,
+    ``{"size", "steps", "ratio", "min", "max", "n", "n_pairs", "values": {pair: value}}``; ``n`` counts the
+    pairs with a value (a target ours did not reach has none)."""
+    groups: dict = {}
+    for label, r in by_pair.items():
+        sizes = r.get("sizes", {}) if name == "pastiche" else r
+        for size, rs in sizes.items():
+            if name == "per_step":
+                rows = [(None, rs)]
+            else:
+                steps_key = "pastiche_steps" if name == "pastiche" else "ref_steps"
+                rows = [(row[steps_key], row) for row in rs.get("table", [])]
+            for steps, row in rows:
+                for key, what in _RATIOS[name]:
+                    groups.setdefault((int(size), steps, what), {})[label] = row.get(key)
+    out = []
+    for (size, steps, what), values in groups.items():
+        got = [v for v in values.values() if v is not None]
+        out.append(
+            {
+                "size": size,
+                "steps": steps,
+                "ratio": what,
+                "min": min(got) if got else None,
+                "max": max(got) if got else None,
+                "n": len(got),
+                "n_pairs": len(values),
+                "values": values,
+            }
+        )
+    return out
+
+
+def _summary_lines(name: str, by_pair: dict, unit: str = "", values: bool = False) -> list[str]:
+    """One line per size (and steps): each ratio's min-max across the pairs (``values``: and each pair's)."""
+    if len(by_pair) < 2:
+        return []
+    rows = summary(name, by_pair)
+    lines, seen = [], {}
+    for row in rows:
+        seen.setdefault((row["size"], row["steps"]), []).append(row)
+    for (size, steps), group in seen.items():
+        parts = []
+        for row in group:
+            rng = (
+                f"{_f(row['min'], '{:.2f}')}{unit}-{_f(row['max'], '{:.2f}')}{unit}"
+                if row["n"]
+                else "none reached"
+            )
+            reached = (
+                f" ({row['n']} of {row['n_pairs']} pairs reached the target)"
+                if row["n"] < row["n_pairs"]
+                else ""
+            )
+            each = ", ".join(
+                f"{k} {_f(v, '{:.2f}')}{unit if v is not None else ''}" for k, v in row["values"].items()
+            )
+            parts.append(f"{row['ratio']} **{rng}**{reached}" + (f" ({each})" if values else ""))
+        where = f"{size} px" + (f", {steps} steps" if steps is not None else "")
+        lines.append(f"* Across {len(by_pair)} pairs, {where}: " + "; ".join(parts) + ".")
+    return lines + [""]
+
+
 def markdown(res: dict) -> str:
     m = res.get("machine", {})
+    pairs = res.get("pairs") or [{"label": _label(res.get("content", ""), res.get("style", ""))}]
+    note = res.get("image_note")
     lines = [
         "# nst_tf benchmark results",
         "",
-        f"Mode: **{res.get('mode')}**, images: `{Path(res.get('content', '')).name}` + "
-        f"`{Path(res.get('style', '')).name}`{' (' + res['image_note'] + ')' if res.get('image_note') else ''}. "
+        f"Mode: **{res.get('mode')}**, pairs (content:style): "
+        + ", ".join(f"`{p['label']}`" for p in pairs)
+        + (f" ({note})" if note else "")
+        + f"; the default transfer and memory use `{pairs[0]['label']}`. "
         f"Machine: {m.get('cpu')} ({m.get('cores')} cores), TF {m.get('tensorflow')}, "
         f"load average at start {_f((m.get('load_average_at_start') or [None])[0], '{:.1f}')}. "
         f"Weights: {res.get('weights', {}).get('source')}. {_run_times(res)}",
@@ -32,7 +123,9 @@ def markdown(res: dict) -> str:
         "All times are wall-clock seconds in one process, one sitting; CPU seconds are in results.json.",
         "",
     ]
-    ps = res.get("per_step")
+    if (res.get("settings") or {}).get("note"):
+        lines += [f"Settings: {res['settings']['note']}", ""]
+    ps = pair_results(res, "per_step")
     if ps:
         lines += [
             "## 1. Seconds per step: ours vs the Keras-example loop",
@@ -44,18 +137,21 @@ def markdown(res: dict) -> str:
             "(lean, ours, naive, twice) and each is averaged over its two rounds, so that the ratios compare loops "
             "timed side by side on a machine whose speed drifts.",
             "",
-            "| size | ours s/step | evals/step | ours s/eval | naive s/step | lean s/eval | ours/naive | ours eval/lean | lean GFLOP/s |",
-            "|---|---|---|---|---|---|---|---|---|",
+            "| pair | size | ours s/step | evals/step | ours s/eval | naive s/step | lean s/eval | ours/naive | ours eval/lean | lean GFLOP/s |",
+            "|---|---|---|---|---|---|---|---|---|---|",
         ]
-        for r in ps.values():
-            lines.append(
-                f"| {r['hw'][1]}x{r['hw'][0]} | {_f(r['ours_s_per_step'])} | {_f(r['ours_evals_per_step'], '{:.2f}')} | "
-                f"{_f(r['ours_s_per_eval'])} | {_f(r['naive_s_per_step'])} | {_f(r['lean_s_per_eval'])} | "
-                f"**{_f(r['ratio_ours_naive'], '{:.2f}')}** | {_f(r['ratio_ours_eval_lean'], '{:.2f}')} | "
-                f"{_f(r['lean_gflops_per_s'], '{:.0f}')} |"
-            )
+        for label, sizes in ps.items():
+            for r in sizes.values():
+                lines.append(
+                    f"| {label} | {r['hw'][1]}x{r['hw'][0]} | {_f(r['ours_s_per_step'])} | "
+                    f"{_f(r['ours_evals_per_step'], '{:.2f}')} | "
+                    f"{_f(r['ours_s_per_eval'])} | {_f(r['naive_s_per_step'])} | {_f(r['lean_s_per_eval'])} | "
+                    f"**{_f(r['ratio_ours_naive'], '{:.2f}')}** | {_f(r['ratio_ours_eval_lean'], '{:.2f}')} | "
+                    f"{_f(r['lean_gflops_per_s'], '{:.0f}')} |"
+                )
         lines.append("")
-    q = res.get("quality")
+        lines += _summary_lines("per_step", ps)
+    q = pair_results(res, "quality")
     if q:
         lines += [
             "## 2. Time to quality: default config (coarse-to-fine) vs single-scale L-BFGS",
@@ -64,19 +160,22 @@ def markdown(res: dict) -> str:
             "seconds from the `transfer_style` call (targets, tracing and coarse stages included) until a "
             f"full-size step reaches it. Default pyramid: `{res.get('config', {}).get('pyramid')}`.",
             "",
-            "| size | reference steps | target loss | reference s | ours s | ours full-size steps | speed-up |",
-            "|---|---|---|---|---|---|---|",
+            "| pair | size | reference steps | target loss | reference s | ours s | ours full-size steps | speed-up |",
+            "|---|---|---|---|---|---|---|---|",
         ]
-        for r in q.values():
-            for row in r["table"]:
-                lines.append(
-                    f"| {r['hw'][1]}x{r['hw'][0]} | {row['ref_steps']} | {_f(row['target_loss'], '{:.4g}')} | "
-                    f"{_f(row['ref_s'], '{:.1f}')} | {_f(row['ours_s'], '{:.1f}', 'not reached')} | "
-                    f"{_f(row['ours_full_steps'], '{:d}')} | **{_f(row['speedup'], '{:.2f}x')}** |"
-                )
-            if r.get("note"):
-                lines.append(f"| {r['hw'][1]}x{r['hw'][0]} | {r['note']} | | | | | |")
+        for label, sizes in q.items():
+            for r in sizes.values():
+                for row in r["table"]:
+                    lines.append(
+                        f"| {label} | {r['hw'][1]}x{r['hw'][0]} | {row['ref_steps']} | "
+                        f"{_f(row['target_loss'], '{:.4g}')} | "
+                        f"{_f(row['ref_s'], '{:.1f}')} | {_f(row['ours_s'], '{:.1f}', 'not reached')} | "
+                        f"{_f(row['ours_full_steps'], '{:d}')} | **{_f(row['speedup'], '{:.2f}x')}** |"
+                    )
+                if r.get("note"):
+                    lines.append(f"| {label} | {r['hw'][1]}x{r['hw'][0]} | {r['note']} | | | | | |")
         lines.append("")
+        lines += _summary_lines("quality", q, "x", values=True)
     d = res.get("demo")
     if d:
         lines += [
@@ -101,22 +200,28 @@ def markdown(res: dict) -> str:
         if p.get("skipped"):
             lines += [f"Skipped: {p['skipped']}", ""]
         else:
+            pp = pair_results(res, "pastiche")
             lines += [
                 "Same pixels, same weights, pastiche's default loss; pastiche plain L-BFGS at full size (time from its "
                 "first step, start-up excluded), ours the default coarse-to-fine L-BFGS (time from the start, target "
-                "computation and tracing included).",
+                "computation and tracing included). Target: pastiche's loss after N steps; "
+                "**speed-up = pastiche's seconds to that loss / our seconds to the same loss** (above 1: ours is faster).",
                 "",
-                "| size | pastiche steps | target loss | pastiche s | ours s | speed-up | initial loss rel. diff |",
-                "|---|---|---|---|---|---|---|",
+                "| pair | size | pastiche steps | target loss | pastiche s | ours s | speed-up | initial loss rel. diff |",
+                "|---|---|---|---|---|---|---|---|",
             ]
-            for r in p["sizes"].values():
-                for row in r["table"]:
-                    lines.append(
-                        f"| {r['hw'][1]}x{r['hw'][0]} | {row['pastiche_steps']} | {_f(row['target_loss'], '{:.4g}')} | "
-                        f"{_f(row['pastiche_s'], '{:.1f}')} | {_f(row['ours_s'], '{:.1f}', 'not reached')} | "
-                        f"**{_f(row['speedup'], '{:.2f}x')}** | {_f(r['initial_loss']['relative_difference'], '{:.1e}')} |"
-                    )
+            for label, pr in pp.items():
+                for r in pr["sizes"].values():
+                    for row in r["table"]:
+                        lines.append(
+                            f"| {label} | {r['hw'][1]}x{r['hw'][0]} | {row['pastiche_steps']} | "
+                            f"{_f(row['target_loss'], '{:.4g}')} | "
+                            f"{_f(row['pastiche_s'], '{:.1f}')} | {_f(row['ours_s'], '{:.1f}', 'not reached')} | "
+                            f"**{_f(row['speedup'], '{:.2f}x')}** | "
+                            f"{_f(r['initial_loss']['relative_difference'], '{:.1e}')} |"
+                        )
             lines.append("")
+            lines += _summary_lines("pastiche", pp, "x", values=True)
     mem = res.get("memory")
     if mem:
         lines += [
@@ -158,12 +263,21 @@ def plot(res: dict, path) -> Path:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    panels = [("quality", s, r) for s, r in (res.get("quality") or {}).items()]
-    p = res.get("pastiche") or {}
-    panels += [("pastiche", s, r) for s, r in (p.get("sizes") or {}).items()]
-    n = max(1, len(panels))
-    fig, axes = plt.subplots(1, n, figsize=(5 * n, 4), squeeze=False)
-    for ax, (kind, _size, r) in zip(axes[0], panels):
+    q, pst_ = pair_results(res, "quality"), pair_results(res, "pastiche")
+    rows = []  # one row of panels per pair: its quality sizes, then its pastiche sizes
+    for label in list(dict.fromkeys(list(q) + list(pst_))):
+        rows.append(
+            [("quality", label, r) for r in (q.get(label) or {}).values()]
+            + [("pastiche", label, r) for r in ((pst_.get(label) or {}).get("sizes") or {}).values()]
+        )
+    nrows, ncols = max(1, len(rows)), max([1] + [len(r) for r in rows])
+    fig, axes = plt.subplots(nrows, ncols, figsize=(5 * ncols, 4 * nrows), squeeze=False)
+    for ax in axes.flat:
+        ax.set_visible(False)
+    for ax, (kind, label, r) in [
+        (axes[i][j], panel) for i, row in enumerate(rows) for j, panel in enumerate(row)
+    ]:
+        ax.set_visible(True)
         curves = r["curves"]
         hw = tuple(r["hw"])
         if kind == "quality":
@@ -178,7 +292,7 @@ def plot(res: dict, path) -> Path:
             )
             if coarse:
                 ax.axvspan(0, coarse[-1][0], color="C1", alpha=0.12, label="ours: coarse stages")
-            title = f"{hw[1]}x{hw[0]}: nst_tf objective"
+            title = f"{label}, {hw[1]}x{hw[0]}: nst_tf objective"
             for row in r["table"]:
                 ax.axhline(row["target_loss"], color="gray", ls=":", lw=0.8)
                 if row["ours_s"] is not None:
@@ -196,7 +310,7 @@ def plot(res: dict, path) -> Path:
                 ax.axvspan(0, coarse[-1][0], color="C1", alpha=0.12, label="ours: coarse stages")
             for row in r["table"]:
                 ax.axhline(row["target_loss"], color="gray", ls=":", lw=0.8)
-            title = f"{hw[1]}x{hw[0]}: pastiche's objective"
+            title = f"{label}, {hw[1]}x{hw[0]}: pastiche's objective"
         ys = [c[2] for c in curves.get("reference", [])] + [c[1] for c in curves.get("pastiche", [])]
         ys += [c[2] for c in full]
         if ys and min(ys) > 0:
@@ -204,7 +318,7 @@ def plot(res: dict, path) -> Path:
             lo = min(ys)
             hi = sorted(ys)[int(0.9 * (len(ys) - 1))] if len(ys) > 5 else max(ys)
             ax.set_ylim(lo * 0.95, max(hi, lo) * 1.6)
-        ax.set_title(title)
+        ax.set_title(title, fontsize=9)
         ax.set_xlabel("wall time (s)")
         ax.set_ylabel("full-size loss")
         ax.legend(fontsize=8)
