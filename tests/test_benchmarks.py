@@ -14,7 +14,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # benchmarks/ is not an installed package
 
-from benchmarks.common import Reached, Recorder, scaled_hw, vgg_flops  # noqa: E402
+from benchmarks.common import Reached, Recorder, parse_pairs, scaled_hw, vgg_flops  # noqa: E402
 
 
 def _finite_positive(v):
@@ -47,41 +47,130 @@ def test_flop_count_matches_the_issue():
     assert scaled_hw((300, 451), 64) == (43, 64)
 
 
+def test_pairs_are_parsed_from_the_command_line_syntax():
+    assert parse_pairs("tubingen:starry_night, chelsea:gravel") == [
+        ("tubingen", "starry_night"),
+        ("chelsea", "gravel"),
+    ]
+    for bad in ("tubingen", "a:b:c", "a:", "a:b,a:b"):
+        with pytest.raises(ValueError):
+            parse_pairs(bad)
+
+
+def _pair(ratio, speedup):
+    """A minimal per-pair result of each multi-pair section, as benchmarks.run writes them."""
+    step = {
+        "hw": [384, 512],
+        "ours_s_per_step": 1.0,
+        "ours_evals_per_step": 1.0,
+        "ours_s_per_eval": 1.0,
+        "naive_s_per_step": 1.0 / ratio,
+        "lean_s_per_eval": 0.9,
+        "ratio_ours_naive": ratio,
+        "ratio_ours_eval_lean": 1.1,
+        "lean_gflops_per_s": 190.0,
+    }
+    row = {"target_loss": 1.5, "ours_full_steps": 40, "ours_s": 80.0 if speedup else None, "speedup": speedup}
+    quality = {"hw": [384, 512], "table": [{**row, "ref_steps": 50, "ref_s": 90.0}], "curves": {}}
+    pastiche = {
+        "sizes": {
+            "512": {
+                "hw": [384, 512],
+                "initial_loss": {"relative_difference": 0.0},
+                "table": [{**row, "pastiche_steps": 50, "pastiche_s": 110.0}],
+                "curves": {},
+            }
+        }
+    }
+    return {"512": step}, {"512": quality}, pastiche
+
+
+def test_report_gives_each_pair_its_rows_and_a_range_per_section():
+    from benchmarks import report
+
+    a, b, c = _pair(0.30, 1.25), _pair(0.36, 1.05), _pair(0.33, None)
+    pairs = {"tubingen:starry_night": a, "taj_mahal:great_wave": b, "chelsea:kandinsky": c}
+    res = {"mode": "full", "pairs": [{"label": k} for k in pairs]}
+    for i, name in enumerate(("per_step", "quality", "pastiche")):
+        res[name] = {"by_pair": {k: v[i] for k, v in pairs.items()}}
+    rows = report.summary("pastiche", res["pastiche"]["by_pair"])
+    assert rows == [
+        {
+            "size": 512,
+            "steps": 50,
+            "ratio": "speed-up",
+            "min": 1.05,
+            "max": 1.25,
+            "n": 2,
+            "n_pairs": 3,
+            "values": {
+                "tubingen:starry_night": 1.25,
+                "taj_mahal:great_wave": 1.05,
+                "chelsea:kandinsky": None,
+            },
+        }
+    ]
+    md = report.markdown(res)
+    for label in pairs:
+        assert md.count(f"| {label} | 512x384 |") == 3  # one row in each of the three tables
+    assert "ours/naive **0.30-0.36**" in md
+    assert "speed-up **1.05x-1.25x** (2 of 3 pairs reached the target)" in md
+    assert "tubingen:starry_night 1.25x, taj_mahal:great_wave 1.05x, chelsea:kandinsky —" in md
+
+
+def test_report_reads_a_one_pair_results_file_from_before_issue_16():
+    from benchmarks import report
+
+    step, quality, pastiche = _pair(0.33, 1.29)
+    res = {"content": "/x/tubingen.jpg", "style": "/y/starry_night.jpg", "per_step": step, "quality": quality}
+    res["pastiche"] = {"interpreter": "python", **pastiche}
+    md = report.markdown(res)
+    assert md.count("| tubingen:starry_night | 512x384 |") == 3
+    assert "Across" not in md  # one pair: no range
+
+
 @pytest.mark.slow
 def test_quick_benchmark_writes_sane_results(tmp_path, monkeypatch):
     from benchmarks import run
 
     monkeypatch.delenv("PASTICHE_PYTHON", raising=False)
     out = tmp_path / "results"
-    assert (
-        run.main(["--quick", "--out", str(out), "--content", "chelsea", "--style", "hubble_deep_field"]) == 0
-    )
+    pairs = ["chelsea:hubble_deep_field", "astronaut:gravel"]
+    assert run.main(["--quick", "--out", str(out), "--pairs", ",".join(pairs)]) == 0
 
     for name in ("results.json", "results.md", "loss_vs_time.png", "demo_64.png", "demo_64.json"):
         assert (out / name).is_file(), name
     assert (out / "loss_vs_time.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     res = json.loads((out / "results.json").read_text())
     assert res["mode"] == "quick"
+    assert [p["label"] for p in res["pairs"]] == pairs
+    assert Path(res["content"]).stem == "chelsea"  # demo and memory: the first pair
 
-    step = res["per_step"]["64"]
-    for key in (
-        "ours_s_per_step",
-        "ours_s_per_eval",
-        "naive_s_per_step",
-        "lean_s_per_eval",
-        "ratio_ours_naive",
-        "ratio_ours_eval_lean",
-        "gflop_per_eval",
-    ):
-        assert _finite_positive(step[key]), key
-    assert step["ours_evals_per_step"] >= 1
+    for label in pairs:
+        step = res["per_step"]["by_pair"][label]["64"]
+        for key in (
+            "ours_s_per_step",
+            "ours_s_per_eval",
+            "naive_s_per_step",
+            "lean_s_per_eval",
+            "ratio_ours_naive",
+            "ratio_ours_eval_lean",
+            "gflop_per_eval",
+        ):
+            assert _finite_positive(step[key]), (label, key)
+        assert step["ours_evals_per_step"] >= 1
 
-    q = res["quality"]["64"]
-    assert [row["ref_steps"] for row in q["table"]] == [10, 20]
-    for row in q["table"]:
-        assert _finite_positive(row["target_loss"]) and _finite_positive(row["ref_s"])
-        assert row["ours_s"] is None or (_finite_positive(row["ours_s"]) and _finite_positive(row["speedup"]))
-    assert len(q["curves"]["reference"]) == 20 and q["curves"]["ours"]
+        q = res["quality"]["by_pair"][label]["64"]
+        assert [row["ref_steps"] for row in q["table"]] == [5, 10]
+        for row in q["table"]:
+            assert _finite_positive(row["target_loss"]) and _finite_positive(row["ref_s"])
+            assert row["ours_s"] is None or (
+                _finite_positive(row["ours_s"]) and _finite_positive(row["speedup"])
+            )
+        assert len(q["curves"]["reference"]) == 10 and q["curves"]["ours"]
+    for name in ("per_step", "quality"):
+        assert set(res[name]["pair_s"]) == set(pairs)
+        assert {row["n_pairs"] for row in res[name]["summary"]} == {2}
 
     demo = res["demo"]
     assert _finite_positive(demo["total_s"]) and _finite_positive(demo["final_loss"])
@@ -99,6 +188,9 @@ def test_quick_benchmark_writes_sane_results(tmp_path, monkeypatch):
     md = (out / "results.md").read_text()
     for heading in ("## 1.", "## 2.", "## Default transfer", "## 3.", "## 4."):
         assert heading in md
+    for label in pairs:
+        assert f"| {label} | 64x" in md
+    assert md.count("* Across 2 pairs") == 3  # per_step; quality at 5 and 10 steps
     assert "loss_vs_time.png" in md
 
 
