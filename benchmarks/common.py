@@ -71,7 +71,8 @@ def resolve_pairs(pairs=None, fallback=BUNDLED_PAIRS) -> tuple[list[tuple[str, s
         return paths(PAIRS), None
     except ImageError as err:
         names = ", ".join(f"{c}:{s}" for c, s in fallback)
-        return paths(fallback), f"the default paintings were not found ({err}); used the bundled {names}"
+        why = str(err).split(" — ")[0]  # the first clause names the missing image; the rest is advice
+        return paths(fallback), f"the default paintings were not found ({why}); used the bundled {names}"
 
 
 def resolve_pair(content: str | None, style: str | None) -> tuple[str, str, str | None]:

