@@ -211,3 +211,37 @@ def test_quick_folder_benchmark_writes_sane_results(tmp_path):
     assert res["max_pixel_difference"] == 0  # the same pixels as one-image runs
     md = (tmp_path / "folder.md").read_text()
     assert "**saving**" in md and res["machine"]["cpu"] in md
+
+
+@pytest.mark.slow
+def test_quick_calibration_writes_rows_metrics_and_a_sheet(tmp_path):
+    from benchmarks import calibrate
+
+    assert calibrate.main(["--quick", "--bundled", "--out", str(tmp_path)]) == 0
+    res = json.loads((tmp_path / "calibration.json").read_text())
+    assert res["mode"] == "quick" and res["size"] == 96 and "bundled" in res["note"]
+    assert res["pairs"] == [f"{c} x {s}" for c, s in calibrate.BUNDLED_PAIRS[:2]]
+    block = res["configs"]["default"]
+    assert list(res["configs"]) == ["default"] and block["overrides"] == {}
+    assert block["config"]["steps"] == 3 and block["config"]["size"] == 96
+    assert len(block["rows"]) == 2
+    for row in block["rows"]:
+        assert max(row["image_hw"]) == 96
+        for key in ("style_distance", "seconds", "run_s", "photo_style_distance"):
+            assert _finite_positive(row[key]), key
+        assert 0 < row["ssim"] <= 1 and -1 <= row["edge_correlation"] <= 1
+        assert row["structure_kept"] == (row["edge_correlation"] >= res["thresholds"]["min_edge_correlation"])
+        assert _finite_positive(row["final_losses"]["total"])
+        # the result is closer to the painting than the photo was, and keeps more of the photo's edges
+        assert row["style_distance"] < row["photo_style_distance"]
+        assert row["edge_correlation"] > row["style_edge_correlation"]
+    s = block["summary"]
+    assert s["pairs"] == 2 and s["edge_correlation"]["min"] <= s["edge_correlation"]["median"]
+    md = (tmp_path / "calibration.md").read_text()
+    assert "## default" in md and "**median**" in md and "chelsea x hubble_deep_field" in md
+    sheet = (tmp_path / "calibration_sheet.jpg").read_bytes()
+    assert sheet[:3] == b"\xff\xd8\xff"  # a JPEG
+    from PIL import Image
+
+    with Image.open(tmp_path / "calibration_sheet.jpg") as im:
+        assert im.size[1] > im.size[0]  # one column (config), two rows (pairs)
