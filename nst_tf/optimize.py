@@ -91,6 +91,9 @@ class OptimizeResult:
     first_step_s: float | None = None
     #: Which optimiser implementation ran: ``lbfgsb.DIRECT``, ``lbfgsb.MINIMIZE`` or a Keras optimiser.
     driver: str = ""
+    #: L-BFGS (scipy): the inverse curvature s.y / y.y of the last step, divided by the number of
+    #: pixel values; ``optimize(gamma=...)`` sizes the next stage's first step with it.
+    gamma: float | None = None
 
 
 def make_objective(
@@ -265,6 +268,7 @@ def optimize(
     progress: bool | None = None,
     desc: str = "optimising",
     callback=None,
+    gamma: float | None = None,
 ) -> OptimizeResult:
     """Minimise ``objective`` over the pixels of ``x0`` (preprocessed batch) for ``steps`` steps.
 
@@ -275,7 +279,8 @@ def optimize(
     stops the run early and still returns the best image so far (``stopped``
     says which). ``frame_every`` > 0 keeps a uint8 frame every that many steps.
     ``callback(step, loss, x)`` is called after every step (e.g. a
-    ``nst_tf.plotting.LiveView``).
+    ``nst_tf.plotting.LiveView``). ``gamma``: an earlier stage's ``OptimizeResult.gamma``
+    (coarse-to-fine): L-BFGS's first step then has the length that curvature predicts.
     """
     x0 = np.asarray(x0, np.float32)
     if optimizer == "lbfgs":
@@ -305,6 +310,7 @@ def optimize(
             optimizer=optimizer,
             learning_rate=learning_rate,
             lr_decay=lr_decay,
+            gamma=gamma,
         )
         stopped = "completed"
     except KeyboardInterrupt:
@@ -324,6 +330,7 @@ def optimize(
         state.evaluations,
         state.first_step_s,
         driver,
+        state.gamma,
     )
 
 
@@ -340,6 +347,7 @@ class _State:
         self.evaluations = 0
         self.last_terms = {}
         self.first_step_s = None
+        self.gamma = None
 
     def evaluated(self, x, loss, terms):
         self.evaluations += 1
@@ -403,7 +411,7 @@ def _lbfgs_driver_name() -> str:
     return graph_lbfgs.NAME if graph_lbfgs.lbfgs_driver() == "graph" else lbfgsb.driver()
 
 
-def _run_lbfgs(objective, x0, steps, state, bar, start, **_):
+def _run_lbfgs(objective, x0, steps, state, bar, start, *, gamma=None, **_):
     from nst_tf import graph_lbfgs
 
     value_and_grad = _value_and_grad_fn(objective)
@@ -411,21 +419,38 @@ def _run_lbfgs(objective, x0, steps, state, bar, start, **_):
     scale = LBFGS_SCALE * math.sqrt(x0.size)
     if graph_lbfgs.lbfgs_driver() == "graph":
         return _run_graph_lbfgs(value_and_grad, x0, steps, state, bar, start, scale)
+    start_x = np.clip(x0, LOWER, UPPER)
+    first = None  # the evaluation at the start, made early when it sizes the first step
+    if gamma is not None and gamma > 0:
+        first = value_and_grad(tf.constant(start_x))
+        move = gamma * x0.size * float(tf.norm(first[2]))  # a quasi-Newton step's length, in grey levels
+        scale = move if math.isfinite(move) and move > 0 else scale
     lower = np.broadcast_to(LOWER, shape).ravel() / scale
     upper = np.broadcast_to(UPPER, shape).ravel() / scale
-    y_start = np.clip(x0, LOWER, UPPER).ravel().astype(np.float64) / scale
+    y_start = start_x.ravel().astype(np.float64) / scale
+    last, gammas = {}, []  # the latest evaluation and the latest accepted one: (pixels, gradient)
 
     def pixels(flat):
         return (flat * scale).reshape(shape).astype(np.float32)
 
     def fun(flat):
+        nonlocal first
         x = pixels(flat)
-        loss, terms, grad = value_and_grad(tf.constant(x))
-        loss = float(loss)
+        loss, terms, grad = value_and_grad(tf.constant(x)) if first is None else first
+        first, loss, grad = None, float(loss), grad.numpy()
         state.evaluated(x, loss, {k: v.numpy() for k, v in terms.items()})
-        return loss, grad.numpy().ravel().astype(np.float64) * scale
+        last["now"] = (x, grad)
+        last.setdefault("accepted", (x, grad))
+        return loss, grad.ravel().astype(np.float64) * scale
 
     def callback(flat, loss):
+        (x, g), (x_, g_) = last["now"], last["accepted"]  # the line search ends where it accepts
+        s, y = (x - x_).ravel(), (g - g_).ravel()
+        sy, yy = float(np.dot(s, y)), float(np.dot(y, y))
+        if sy > 0 and yy > 0:  # the median of the last few steps' estimates: one step's is noisy
+            gammas.append(sy / yy / x.size)
+            state.gamma = float(np.median(gammas[-5:]))
+        last["accepted"] = last["now"]
         step = len(state.history.step) + 1
         state.stepped(step, start, float(loss), pixels(flat), bar)
 
@@ -476,7 +501,7 @@ def _run_graph_lbfgs(value_and_grad, x0, steps, state, bar, start, scale):
     return graph_lbfgs.NAME
 
 
-def _run_keras(objective, x0, steps, state, bar, start, *, optimizer, learning_rate, lr_decay):
+def _run_keras(objective, x0, steps, state, bar, start, *, optimizer, learning_rate, lr_decay, **_):
     import keras
 
     from nst_tf.config import KNOWN_GOOD

@@ -495,6 +495,7 @@ class Progress:
     steps: int = 0
     evaluations: int = 0
     seconds: float = 0.0
+    gamma: float | None = None  #: the latest stage's L-BFGS curvature (sizes the next first step)
 
     def add(self, result, hw, targets_s: float, full_hw):
         """Append one stage's ``OptimizeResult`` (frames resized to the final size)."""
@@ -515,6 +516,7 @@ class Progress:
             }
         )
         self.image, self.stopped, self.driver = result.image, result.stopped, result.driver
+        self.gamma = result.gamma
         self.final_losses = {k: v[-1] for k, v in result.history.terms.items()} | {"total": result.loss}
 
 
@@ -551,6 +553,7 @@ def optimise_stages(
             progress=progress,
             desc=f"{config.task} {hw[1]}x{hw[0]}",
             callback=callback,
+            gamma=done.gamma,
         )
         done.add(result, hw, targets_s, plan.full_hw)
         if done.stopped != "completed":
