@@ -64,8 +64,9 @@ def minimize(value_and_grad, x0, lower, upper, *, maxiter, maxfun, callback=None
 
     ``value_and_grad(x) -> (loss, gradient)`` or ``(loss, gradient, aux)`` (``aux``: a dict of scalar
     tensors, e.g. the loss terms, reported for each accepted point) is TensorFlow code, best a
-    ``tf.function``. ``callback(x, loss, evaluations, aux)`` runs after every iteration with the
-    solver's own variable ``x`` (read it, ``x.numpy()``, to keep a copy) and host numbers. Stops after
+    ``tf.function``. ``callback(x, loss, evaluations, aux)`` runs after every iteration with the new
+    iterate ``x`` (a tensor on the device, shaped like ``x0``: ``x.numpy()`` copies it to the host)
+    and host numbers. Stops after
     ``maxiter`` iterations, once more than ``maxfun`` evaluations were spent (checked after each
     iteration, as scipy does), at a point where no free variable has a gradient, on a non-finite loss,
     or when a line search finds no decrease even from a fresh history.
@@ -75,15 +76,15 @@ def minimize(value_and_grad, x0, lower, upper, *, maxiter, maxfun, callback=None
     """
     solver = _Solver(value_and_grad, x0, lower, upper, maxcor, maxls)
     iterations, stopped = 0, "maxiter"
-    loss, evaluations, status, aux = _host(solver.start())
+    loss, evaluations, status, aux = solver.host(solver.start())
     while status == "ok" and iterations < maxiter:
         if evaluations > maxfun:
             status = "maxfun"
             break
-        loss, evaluations, status, aux = _host(solver.iterate())
+        loss, evaluations, status, aux = solver.host(solver.iterate())
         if status == "restart":  # the line search failed with a history: forget it and try again
             solver.reset()
-            loss, evaluations, status, aux = _host(solver.iterate())
+            loss, evaluations, status, aux = solver.host(solver.iterate())
         if status in ("ok", "converged"):
             iterations += 1
             if callback is not None:
@@ -94,12 +95,6 @@ def minimize(value_and_grad, x0, lower, upper, *, maxiter, maxfun, callback=None
 
 
 STATUS = ("ok", "converged", "restart", "non-finite loss", "no progress")
-
-
-def _host(outputs):
-    """The one device-to-host read per iteration: a handful of scalars."""
-    loss, evaluations, status, aux = tf.nest.map_structure(lambda t: t.numpy(), outputs)
-    return float(loss), int(evaluations), STATUS[int(status)], {k: float(v) for k, v in aux.items()}
 
 
 class _Solver:
@@ -125,6 +120,11 @@ class _Solver:
         self.newest = tf.Variable(maxcor - 1)
         self.gamma = tf.Variable(tf.ones([], dtype))  # initial inverse Hessian: gamma * identity
 
+    def host(self, packed):
+        """The one device-to-host copy per iteration: loss, evaluations, status, then the aux values."""
+        loss, evaluations, status, *aux = packed.numpy().tolist()
+        return loss, int(evaluations), STATUS[int(status)], dict(zip(self.aux_names, aux))
+
     def shaped(self):
         return tf.reshape(self.x, self.shape)
 
@@ -135,7 +135,9 @@ class _Solver:
     def _evaluate(self, x):
         self.evaluations.assign_add(1)
         loss, grad, *aux = self.fun(tf.reshape(x, self.shape))
-        return loss, tf.reshape(grad, [-1]), (aux[0] if aux else {})
+        aux = {k: tf.reshape(v, []) for k, v in (aux[0] if aux else {}).items()}
+        self.aux_dtypes = {k: v.dtype for k, v in aux.items()}  # at trace time (start traces first)
+        return loss, tf.reshape(grad, [-1]), aux
 
     def _free(self, x, g):
         """1 for variables that may move, 0 for those at a bound whose gradient points outward."""
@@ -143,10 +145,13 @@ class _Solver:
         return tf.cast(~stuck, x.dtype)
 
     def _outputs(self, status, aux):
+        """Pack the scalars for ``host`` into one float64 vector (a single copy, a single sync)."""
         # converged: no free variable has a gradient (a stationary point of the box problem)
         stationary = tf.reduce_all(self._free(self.x, self.g) * self.g == 0)
         status = tf.where((status == 0) & stationary, 1, status)
-        return self.f.read_value(), self.evaluations.read_value(), status, aux
+        self.aux_names = sorted(aux)  # at trace time; the same in every trace
+        scalars = [self.f, self.evaluations, status, *(aux[k] for k in self.aux_names)]
+        return tf.stack([tf.cast(v, tf.float64) for v in scalars])
 
     @tf.function
     def start(self):
@@ -186,17 +191,22 @@ class _Solver:
             return xt, ft, gt, aux, (predicted < 0) & (ft <= f + C1 * predicted)
 
         def backtrack(k, t, xt, ft, gt, aux, ok):
-            # minimise the parabola through f, the slope along the path and ft; stay within [0.1t, 0.5t]
+            # after a failed trial: minimise the parabola through f, the slope along the path and ft,
+            # within [0.1t, 0.5t]. The first trial (k = 0) is the full step t = 1; without history
+            # (gamma = 1) that is x - g, as scipy's L-BFGS-B tries first on a problem with bounds.
             slope = tf.tensordot(g, xt - x, 1) / t
             t_min = -slope * t * t / (2 * (ft - f - slope * t))
-            t = tf.where(tf.math.is_finite(t_min), tf.clip_by_value(t_min, 0.1 * t, 0.5 * t), 0.5 * t)
+            shorter = tf.where(tf.math.is_finite(t_min), tf.clip_by_value(t_min, 0.1 * t, 0.5 * t), 0.5 * t)
+            t = tf.where(k > 0, shorter, t)
             return (k + 1, t, *trial(t))
 
         def searching(k, t, xt, ft, gt, aux, ok):
-            return ~ok & tf.math.is_finite(ft) & (k < self.maxls)
+            return (k == 0) | (~ok & tf.math.is_finite(ft) & (k < self.maxls))
 
-        t = tf.ones([], x.dtype)  # a full step; without history (gamma = 1) that is x - g, as in scipy
-        k, t, xt, ft, gt, aux, ok = tf.while_loop(searching, backtrack, (1, t, *trial(t)))
+        # one trial in the loop body only: the network is traced once in this function, not twice
+        nothing = {name: tf.zeros([], dtype) for name, dtype in self.aux_dtypes.items()}
+        initial = (0, tf.ones([], x.dtype), x, f, g, nothing, tf.constant(False))
+        k, t, xt, ft, gt, aux, ok = tf.while_loop(searching, backtrack, initial)
         # no decrease in maxls evaluations: with history the caller resets it and tries once more
         failed = tf.where(self.count > 0, 2, 4)
         status = tf.where(tf.math.is_finite(ft), tf.where(ok, 0, failed), 3)
