@@ -60,9 +60,12 @@ class Result:
     evaluations: int
     iterations: int
     stopped: str  # "maxiter" | "maxfun" | "converged" | "no progress" | "non-finite loss"
+    gamma: float | None  # s.y / y.y of the newest pair kept (None without one): the curvature scale
 
 
-def minimize(value_and_grad, x0, lower, upper, *, maxiter, maxfun, callback=None, maxcor=20, maxls=20):
+def minimize(
+    value_and_grad, x0, lower, upper, *, maxiter, maxfun, callback=None, maxcor=20, maxls=20, gamma=None
+):
     """Minimise within ``lower <= x <= upper``; return a ``Result``.
 
     ``value_and_grad(x) -> (loss, gradient)`` or ``(loss, gradient, aux)`` (``aux``: a dict of scalar
@@ -77,9 +80,13 @@ def minimize(value_and_grad, x0, lower, upper, *, maxiter, maxfun, callback=None
     The first iteration (and the first after a reset) has no curvature information: like scipy's
     L-BFGS-B when every variable has both bounds (as pixels do), it tries the full projected
     gradient step ``x - g`` first (where some variable lacks a bound, scipy's first trial moves
-    ``min(1, 1/||g||)`` along ``-g`` instead: its lnsrlb; measured with scipy 1.17).
+    ``min(1, 1/||g||)`` along ``-g`` instead: its lnsrlb; measured with scipy 1.17). ``gamma``, e.g.
+    an earlier run's ``Result.gamma``, replaces 1 as the first iteration's inverse Hessian: its first
+    trial is then the quasi-Newton step ``x - gamma g``.
     """
     solver = _Solver(value_and_grad, x0, lower, upper, maxcor, maxls)
+    if gamma is not None and gamma > 0:
+        solver.gamma.assign(gamma)
     iterations, stopped = 0, "maxiter"
     loss, evaluations, status, aux = solver.host(solver.start())
     while status == "ok" and iterations < maxiter:
@@ -96,7 +103,8 @@ def minimize(value_and_grad, x0, lower, upper, *, maxiter, maxfun, callback=None
                 callback(solver.shaped(), loss, evaluations, aux)
     if status != "ok":
         stopped = "no progress" if status == "restart" else status
-    return Result(solver.shaped(), loss, evaluations, iterations, stopped)
+    gamma = float(solver.gamma.numpy()) if int(solver.count.numpy()) > 0 else None
+    return Result(solver.shaped(), loss, evaluations, iterations, stopped, gamma)
 
 
 STATUS = ("ok", "converged", "restart", "non-finite loss", "no progress")

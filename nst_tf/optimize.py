@@ -418,7 +418,7 @@ def _run_lbfgs(objective, x0, steps, state, bar, start, *, gamma=None, **_):
     shape = x0.shape
     scale = LBFGS_SCALE * math.sqrt(x0.size)
     if graph_lbfgs.lbfgs_driver() == "graph":
-        return _run_graph_lbfgs(value_and_grad, x0, steps, state, bar, start, scale)
+        return _run_graph_lbfgs(value_and_grad, x0, steps, state, bar, start, scale, gamma)
     start_x = np.clip(x0, LOWER, UPPER)
     first = None  # the evaluation at the start, made early when it sizes the first step
     if gamma is not None and gamma > 0:
@@ -459,9 +459,13 @@ def _run_lbfgs(objective, x0, steps, state, bar, start, *, gamma=None, **_):
     )
 
 
-def _run_graph_lbfgs(value_and_grad, x0, steps, state, bar, start, scale):
+def _run_graph_lbfgs(value_and_grad, x0, steps, state, bar, start, scale, gamma):
     """``_run_lbfgs`` with ``nst_tf.graph_lbfgs``: pixels stay on the device; the host gets scalars,
-    and a copy of the image only for a frame, a callback, and at the end (the last iterate is the best)."""
+    and a copy of the image only for a frame, a callback, and at the end (the last iterate is the best).
+
+    ``gamma`` (s.y / y.y in pixel units per pixel value, ``state.gamma``) converts to the scaled
+    variables ``y = x / scale`` (where s.y is the same and y.y is scale^2 times larger) as
+    ``gamma * n / scale^2``: an earlier stage's curvature makes the first trial a quasi-Newton step."""
     from nst_tf import graph_lbfgs
 
     @tf.function(reduce_retracing=True)
@@ -491,11 +495,14 @@ def _run_graph_lbfgs(value_and_grad, x0, steps, state, bar, start, scale):
             maxiter=steps,
             maxfun=int(steps * 1.5) + 10,
             callback=callback,
+            gamma=None if gamma is None else gamma * x0.size / scale**2,
         )
     finally:  # also on Ctrl-C: the last accepted iterate is the best image so far
         if latest:
             state.best_x, state.best_loss = pixels(latest["y"]), latest["loss"]
     state.evaluations = result.evaluations
+    if result.gamma is not None:  # the newest pair's (scipy's branch takes a median of five)
+        state.gamma = result.gamma * scale**2 / x0.size
     if result.stopped == "non-finite loss":
         raise _NonFinite
     return graph_lbfgs.NAME

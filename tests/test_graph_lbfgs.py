@@ -221,3 +221,21 @@ def test_bad_driver_name_is_a_one_line_config_error(monkeypatch):
     x0 = np.zeros((1, 4, 4, 3), np.float32)
     with pytest.raises(ConfigError, match="NST_LBFGS"):
         optimize(quadratic_objective(x0), x0, steps=2, progress=False)
+
+
+def test_curvature_is_passed_on_between_stages(monkeypatch, rng):
+    """``OptimizeResult.gamma`` (s.y / y.y per pixel value) from the graph path is the scipy path's,
+    and given back (``optimize(gamma=...)``, as a coarse-to-fine run does) it makes the first trial
+    the quasi-Newton step: on the mean squared distance (Hessian 2/n, so gamma = 1/2) that step lands
+    on the target in one evaluation after the one at the start."""
+    monkeypatch.setenv("NST_LBFGS", "graph")
+    target = rng.uniform(LOWER + 20, UPPER - 20, (1, 8, 8, 3)).astype(np.float32)
+    objective = quadratic_objective(target)
+    x0 = np.clip(target + rng.normal(0, 10, target.shape), LOWER, UPPER).astype(np.float32)
+    graph = optimize(objective, x0, steps=2, progress=False)  # step 3 would start at round-off level
+    monkeypatch.setenv("NST_LBFGS", "scipy")
+    scipy = optimize(objective, x0, steps=2, progress=False)
+    assert graph.gamma == pytest.approx(0.5, rel=1e-3) and scipy.gamma == pytest.approx(0.5, rel=1e-3)
+    monkeypatch.setenv("NST_LBFGS", "graph")
+    warm = optimize(objective, x0, steps=1, progress=False, gamma=graph.gamma)
+    assert warm.evaluations == 2 and warm.loss < 1e-6 * float(objective(x0)[0][0])
