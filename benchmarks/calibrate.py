@@ -14,7 +14,8 @@ inputs, at the result's own size:
 * **edge correlation** against the photo (``nst_tf.metrics.edge_correlation``: do the photo's
   outlines stay where they were?), with the painting's own edge correlation to the photo as the
   floor (what an image that kept nothing of the photo scores, about 0);
-* wall seconds of the run (the first run also builds VGG19; every run traces its image size), the
+* wall seconds of the run (the first run also builds VGG19, a pair's first config computes the
+  painting's Gram targets that its other configs reuse, every run traces its image size), the
   run's ``timings.total_s`` and its final loss terms;
 * **structure kept**: edge correlation >= :data:`MIN_EDGE_CORRELATION` (see there for why).
 
@@ -37,6 +38,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import sys
 import time
@@ -232,8 +234,13 @@ def contact_sheet(cells: dict, pairs: list[str], configs: list[str], path: Path)
         font = ImageFont.load_default(size=11)
     except TypeError:  # Pillow < 10.1: the bitmap font, one size
         font = ImageFont.load_default()
-    w, h = SHEET_CELL + 6, SHEET_CELL + SHEET_LABEL + 6
-    sheet = Image.new("RGB", (w * len(configs), h * len(pairs)), "white")
+    w = SHEET_CELL + 6
+    heights = [  # each row as high as its tallest result (one pair: one aspect ratio)
+        max((cells[(p, n)][0].height for n in configs if (p, n) in cells), default=0) + SHEET_LABEL + 6
+        for p in pairs
+    ]
+    tops = [sum(heights[:i]) for i in range(len(pairs))]
+    sheet = Image.new("RGB", (w * len(configs), sum(heights)), "white")
     draw = ImageDraw.Draw(sheet)
 
     def fit(text):
@@ -247,12 +254,13 @@ def contact_sheet(cells: dict, pairs: list[str], configs: list[str], path: Path)
             if cell is None:
                 continue
             thumb, row = cell
-            x, y = j * w + 3, i * h + 3
-            sheet.paste(thumb, (x + (SHEET_CELL - thumb.width) // 2, y + (SHEET_CELL - thumb.height) // 2))
+            x, y = j * w + 3, tops[i] + 3
+            label = y + heights[i] - SHEET_LABEL - 6
+            sheet.paste(thumb, (x + (SHEET_CELL - thumb.width) // 2, y + (label - y - thumb.height) // 2))
             flag = "kept" if row["structure_kept"] else "LOST"
-            draw.text((x, y + SHEET_CELL + 2), fit(f"{pair}, {name}"), fill="black", font=font)
+            draw.text((x, label + 2), fit(f"{pair}, {name}"), fill="black", font=font)
             line = f"edge {row['edge_correlation']:.2f} ({flag}), SSIM {row['ssim']:.2f}, style {row['style_distance']:.2f}"
-            draw.text((x, y + SHEET_CELL + 15), fit(line), fill="dimgray", font=font)
+            draw.text((x, label + 15), fit(line), fill="dimgray", font=font)
 
     def write(fh):
         sheet.save(fh, format="JPEG", quality=85)
@@ -286,7 +294,8 @@ def report_md(res: dict) -> str:
         "Gram statistics; *photo*: the unstylised photo's), SSIM and edge correlation against the photo "
         "(*painting*: the painting's own edge correlation with the photo, i.e. nothing of the photo "
         f"kept). **Structure kept**: edge correlation >= {res['thresholds']['min_edge_correlation']}. "
-        "Seconds: wall time of the run (the first run of the session also builds VGG19).",
+        "Seconds: wall time of the run (the session's first run also builds VGG19; a pair's first "
+        "config also computes the painting's Gram targets, which the pair's later configs reuse).",
         "",
     ]
     for name, block in res["configs"].items():
@@ -388,7 +397,7 @@ def main(argv=None) -> int:
                 **base,
                 "seconds": seconds,
                 "run_s": result.timings.get("total_s"),
-                "final_losses": result.final_losses,
+                "final_losses": {k: v if math.isfinite(v) else None for k, v in result.final_losses.items()},
                 "stopped": result.stopped,
             }
             row["structure_kept"] = bool(row["edge_correlation"] >= MIN_EDGE_CORRELATION)
