@@ -72,10 +72,9 @@ def minimize(
     tensors, e.g. the loss terms, reported for each accepted point) is TensorFlow code, best a
     ``tf.function``. ``callback(x, loss, evaluations, aux)`` runs after every iteration with the new
     iterate ``x`` (a tensor on the device, shaped like ``x0``: ``x.numpy()`` copies it to the host)
-    and host numbers. Stops after
-    ``maxiter`` iterations, once more than ``maxfun`` evaluations were spent (checked after each
-    iteration, as scipy does), at a point where no free variable has a gradient, on a non-finite loss,
-    or when a line search finds no decrease even from a fresh history.
+    and host numbers. Stops after ``maxiter`` iterations, once more than ``maxfun`` evaluations were
+    spent (checked after each iteration, as scipy does), at a point where no free variable has a
+    gradient, on a non-finite loss, or when a line search finds no decrease even from a fresh history.
 
     The first iteration (and the first after a reset) has no curvature information: like scipy's
     L-BFGS-B when every variable has both bounds (as pixels do), it tries the full projected
@@ -95,14 +94,14 @@ def minimize(
             break
         loss, evaluations, status, aux = solver.host(solver.iterate())
         if status == "restart":  # the line search failed with a history: forget it and try again
-            solver.reset()
+            solver.reset()  # (without a history a failure is "no progress": no second restart)
             loss, evaluations, status, aux = solver.host(solver.iterate())
         if status in ("ok", "converged"):
             iterations += 1
             if callback is not None:
                 callback(solver.shaped(), loss, evaluations, aux)
     if status != "ok":
-        stopped = "no progress" if status == "restart" else status
+        stopped = status
     gamma = float(solver.gamma.numpy()) if int(solver.count.numpy()) > 0 else None
     return Result(solver.shaped(), loss, evaluations, iterations, stopped, gamma)
 
