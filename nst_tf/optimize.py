@@ -422,9 +422,10 @@ def _run_lbfgs(objective, x0, steps, state, bar, start, *, gamma=None, **_):
     start_x = np.clip(x0, LOWER, UPPER)
     first = None  # the evaluation at the start, made early when it sizes the first step
     if gamma is not None and gamma > 0:
+        # Every pixel is bounded, so L-BFGS-B's first trial is y - dL/dy (its lnsrlb): in pixels
+        # x - scale^2 dL/dx. scale = sqrt(gamma in pixel units) makes it the quasi-Newton step.
         first = value_and_grad(tf.constant(start_x))
-        move = gamma * x0.size * float(tf.norm(first[2]))  # a quasi-Newton step's length, in grey levels
-        scale = move if math.isfinite(move) and move > 0 else scale
+        scale = math.sqrt(gamma * x0.size)
     lower = np.broadcast_to(LOWER, shape).ravel() / scale
     upper = np.broadcast_to(UPPER, shape).ravel() / scale
     y_start = start_x.ravel().astype(np.float64) / scale

@@ -61,3 +61,30 @@ def test_optimisers_halve_a_real_transfer_loss_in_20_steps(optimizer, content_sm
     result = transfer_style(content_small, style_small, cfg, progress=False)
     loss = result.history.loss
     assert loss[-1] < 0.5 * loss[0], f"{optimizer}: {loss[0]:.4g} -> {loss[-1]:.4g}"
+
+
+def test_lbfgs_measures_the_curvature_and_a_given_one_sizes_the_first_step(rng):
+    """Issue #16: ``OptimizeResult.gamma`` is s.y / y.y per pixel value, and ``optimize(gamma=...)``
+    makes the first step that long. For mean((x - t)^2) the Hessian is 2/n per value: gamma = 1/2,
+    and a first step of that length lands on the minimum (one trial evaluation after the start)."""
+    target = rng.uniform(LOWER + 20, UPPER - 20, (1, 24, 24, 3)).astype(np.float32)
+    plain = optimize(quadratic_objective(target), np.zeros_like(target), steps=4, progress=False)
+    assert plain.gamma == pytest.approx(0.5, rel=1e-3)
+    sized = optimize(quadratic_objective(target), np.zeros_like(target), steps=1, progress=False, gamma=0.5)
+    assert sized.history.evaluations == [2]  # the start, then the step that solves it
+    assert sized.loss < 1e-6 * float(np.mean(target**2))
+    unsized = optimize(quadratic_objective(target), np.zeros_like(target), steps=1, progress=False)
+    assert unsized.history.evaluations[0] > 2  # a 2-grey-level first step: the line search extrapolates
+
+
+def test_a_coarse_to_fine_run_traces_its_loss_once(content_small, style_small):
+    """Issue #16 item 2: the compiled value-and-gradient is shared by every stage (one trace for
+    three sizes), where a function per stage retraced VGG19 at each size."""
+    from nst_tf import optimize as opt
+
+    opt._COMPILED.clear()
+    transfer_style(
+        content_small, style_small, size=64, pyramid=((0.5, 2), (0.75, 2)), steps=2, progress=False
+    )
+    (functions,) = [f for per_extractor in opt._COMPILED.values() for f in per_extractor.values()] or [None]
+    assert functions is not None and functions.experimental_get_tracing_count() == 1
