@@ -408,7 +408,9 @@ def main(argv=None):
     ap.add_argument("--cap", type=int, default=80, help="most full-size steps any idea may take")
     ap.add_argument("--pastiche-steps", type=int, default=50)
     ap.add_argument("--pairs", default=None, help="content:style,... (default: tubingen:starry_night)")
-    ap.add_argument("--only", default=None, help="comma-separated idea names")
+    ap.add_argument(
+        "--only", default=None, help="comma-separated idea names (also filters the pastiche schedules)"
+    )
     ap.add_argument("--out", default=str(ROOT / "benchmarks" / "results"))
     ap.add_argument("--name", default="speed_study", help="file name of the results (.json, .md)")
     args = ap.parse_args(argv)
@@ -439,6 +441,8 @@ def main(argv=None):
             "default": Config().pyramid,
             "0.25:20,0.5:20": ((0.25, 20), (0.5, 20)),
         }
+        if only:
+            schedules = {k: v for k, v in schedules.items() if k in only}
         res["pastiche"] = study_pastiche(
             content_path, style_path, args.size, args.pastiche_steps, args.cap, schedules
         )
