@@ -86,7 +86,8 @@ CONFIGS = {
     "default": {},
     "style_weight_3": {"style_weight": 3.0},
     "style_weight_30": {"style_weight": 30.0},
-    "coarse_10": {"pyramid": ((0.5, 10),)},  # half the coarse steps: less time for the painting to take over
+    "coarse_10": {"pyramid": ((0.5, 10),)},  # the default since issue #16 (the run in results/ compared it)
+    "coarse_20": {"pyramid": ((0.5, 20),)},  # the default before issue #16
     "no_pyramid": {"pyramid": ()},  # full size only: does the coarse stage put figures in the sky?
     "long": {"steps": 100},  # does the structure survive a long run?
 }

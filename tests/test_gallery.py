@@ -23,6 +23,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import pytest  # noqa: E402
 
+from nst_tf import Config  # noqa: E402
 from nst_tf.errors import ConfigError  # noqa: E402
 from nst_tf.figures import export_markdown, figures_dir, save_figure  # noqa: E402
 
@@ -207,7 +208,7 @@ def test_make_gallery_entries_end_to_end(tmp_path, vgg_weights):
     tiny = dict(size=32, steps=1, pyramid=())
     entries = [
         module.Transfer("t", "chelsea", "hubble_deep_field", "transfer", tiny),
-        module.Sweep("s", "chelsea", "hubble_deep_field", "style_weight", [1.0, 10.0], "sweep", tiny),
+        module.Sweep("s", "chelsea", "hubble_deep_field", "style_weight", [1.0, Config().style_weight], "sweep", tiny),
         module.Grid("g", ["chelsea"], ["hubble_deep_field", "gravel"], "grid", tiny),
     ]
     for entry in entries:
@@ -216,7 +217,7 @@ def test_make_gallery_entries_end_to_end(tmp_path, vgg_weights):
         meta = json.loads(path.with_suffix(".json").read_text())
         assert meta["config"]["size"] == 32 and meta["gallery"]["name"] == entry.name
     assert len(json.loads((tmp_path / "s.json").read_text())["cells"]) == 2
-    assert len(module._CACHE) == 3  # the sweep's style_weight 10 cell is the transfer: run once
+    assert len(module._CACHE) == 3  # the sweep's default-weight cell is the transfer: run once
     readme = module.write_readme(tmp_path, entries).read_text()
     assert all(f"({name}.jpg)" in readme for name in "tsg")
 

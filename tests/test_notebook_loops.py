@@ -97,8 +97,9 @@ def test_notebook_adam_loop_is_the_package_adam(lesson):
 def test_notebook_lbfgs_bridge_takes_transfer_styles_steps(lesson):
     x, after_step = lesson["run_lbfgs"](lesson["total_loss"], STEPS)
     result = transfer_style(
-        lesson["content_img"], lesson["style_img"], size=SIZE, steps=STEPS, pyramid=(), progress=False
-    )
+        lesson["content_img"], lesson["style_img"], size=SIZE, steps=STEPS, pyramid=(), progress=False,
+        style_weight=10.0,  # notebook 03's weight (the package default is 3)
+    )  # fmt: skip
     assert len(after_step) == len(result.history.loss) == STEPS
     np.testing.assert_allclose(after_step, result.history.loss, rtol=1e-4)
     assert (
