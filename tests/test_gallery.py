@@ -208,7 +208,9 @@ def test_make_gallery_entries_end_to_end(tmp_path, vgg_weights):
     tiny = dict(size=32, steps=1, pyramid=())
     entries = [
         module.Transfer("t", "chelsea", "hubble_deep_field", "transfer", tiny),
-        module.Sweep("s", "chelsea", "hubble_deep_field", "style_weight", [1.0, Config().style_weight], "sweep", tiny),
+        module.Sweep(
+            "s", "chelsea", "hubble_deep_field", "style_weight", [1.0, Config().style_weight], "sweep", tiny
+        ),
         module.Grid("g", ["chelsea"], ["hubble_deep_field", "gravel"], "grid", tiny),
     ]
     for entry in entries:
