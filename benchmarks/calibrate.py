@@ -84,7 +84,8 @@ BUNDLED_PAIRS = (
 #: Candidate settings: Config overrides on top of the code's defaults at run time ({} = the defaults).
 CONFIGS = {
     "default": {},
-    "style_weight_3": {"style_weight": 3.0},
+    "style_weight_3": {"style_weight": 3.0},  # the default since issue #16
+    "style_weight_10": {"style_weight": 10.0},  # the default before issue #16
     "style_weight_30": {"style_weight": 30.0},
     "coarse_10": {"pyramid": ((0.5, 10),)},  # the default since issue #16 (the run in results/ compared it)
     "coarse_20": {"pyramid": ((0.5, 20),)},  # the default before issue #16
