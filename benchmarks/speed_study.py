@@ -200,7 +200,7 @@ def ideas(pyramid_default):
         "single-scale": ("L-BFGS at full size from the content (the reference)", "stages", {"pyramid": ()}),
         "default": (f"the default schedule {list(map(list, pyramid_default))}, first steps sized by curvature",
                     "stages", {"pyramid": pyramid_default}),
-        "default with fixed first steps": ("the same, every stage's first L-BFGS step of fixed length (2 grey levels RMS)",
+        "default with fixed first steps": ("the same, each stage's first L-BFGS step sized by LBFGS_SCALE alone (no curvature passed on)",
                                        "stages", {"pyramid": pyramid_default, "gamma": False}),
         "0.5:40": ("twice the coarse steps", "stages", {"pyramid": ((0.5, 40),)}),
         "0.5:10": ("half the coarse steps", "stages", {"pyramid": ((0.5, 10),)}),
