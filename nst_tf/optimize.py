@@ -395,12 +395,13 @@ def _value_and_grad_fn(objective):
     return value_and_grad
 
 
-#: L-BFGS works on pixels divided by ``LBFGS_SCALE * sqrt(n_pixels)``. scipy's first step has
-#: length 1 in the variables it is given; in raw pixel units that is a change of 1/sqrt(n) grey
-#: levels per pixel (0.002 at 512 px): the line search then wastes several evaluations growing it,
-#: and the early curvature pairs are poor. Scaled, the first step moves pixels by ~2 grey levels
-#: (RMS). Measured at 256 px, 30 steps: 44 -> 31-33 evaluations, loss 2.66 -> 2.40 (any scale
-#: between 1 and 16 gives about the same); at 512 px the loss after 20 steps drops from 2.82 to 2.46.
+#: L-BFGS works on pixels divided by ``LBFGS_SCALE * sqrt(n_pixels)``. With every pixel bounded,
+#: L-BFGS-B's first trial is ``y - dL/dy`` in the variables ``y`` it is given, i.e. pixels move by
+#: ``scale**2`` times their gradient: on raw pixels (scale 1) and our mean-based losses (gradients
+#: ~1/n) a tiny step that the line search wastes several evaluations growing, with poor early
+#: curvature pairs. Measured at 256 px, 30 steps: 44 -> 31-33 evaluations, loss 2.66 -> 2.40 (any
+#: scale between 1 and 16 gives about the same); at 512 px the loss after 20 steps drops from 2.82
+#: to 2.46. A later coarse-to-fine stage sizes its first step from the curvature instead (``gamma``).
 LBFGS_SCALE = 2.0
 
 
