@@ -332,9 +332,9 @@ def study_pastiche(content_path, style_path, size, pastiche_steps, cap, schedule
     return out
 
 
-def write_report(data, out_dir: Path, name="speed_study"):
+def write_report(data, out_dir: Path, stem="speed_study"):
     out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / f"{name}.json").write_text(json.dumps(data, indent=1, default=float))
+    (out_dir / f"{stem}.json").write_text(json.dumps(data, indent=1, default=float))
     m = data["machine"]
     lines = [
         "# Fewer evaluations to the same loss (issue #16)",
@@ -384,7 +384,7 @@ def write_report(data, out_dir: Path, name="speed_study"):
                     f"| {name} | {_f(v['time_s'])} | {v['full_steps'] or '—'} | {_x(v['speedup_vs_pastiche'])} |"
                 )
         lines.append("")
-    (out_dir / f"{name}.md").write_text("\n".join(lines) + "\n")
+    (out_dir / f"{stem}.md").write_text("\n".join(lines) + "\n")
 
 
 def _f(v, digits=1):
