@@ -24,6 +24,7 @@ import argparse
 import json
 import math
 import os
+import sys
 import time
 import warnings
 from pathlib import Path
@@ -423,7 +424,7 @@ def main(argv=None):
     only = set(args.only.split(",")) if args.only else None
     weights, _ = get_weights(None)
     data = {
-        "args": " ".join(argv or []) or "(defaults)",
+        "args": " ".join(sys.argv[1:] if argv is None else argv) or "(defaults)",
         "machine": machine_info(),
         "note": note,
         "pairs": {},
