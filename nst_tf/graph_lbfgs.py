@@ -1,8 +1,9 @@
 """An L-BFGS whose state never leaves the device: the GPU path for ``optimizer="lbfgs"`` (issue #16).
 
 Why it exists: the default optimiser, scipy's L-BFGS-B (``nst_tf.lbfgsb``), runs on the host in
-float64. Every evaluation copies the image out of TensorFlow and the gradient back (about 84 ms at
-512 px on a CPU). On a GPU that round trip costs more than a whole VGG19 evaluation. Here every
+float64. Every evaluation copies the image out of TensorFlow and the gradient back (2.8 ms at 512 px
+on a CPU, benchmarks/lbfgs_drivers.py), and L-BFGS-B's float64 algebra runs over every pixel on the
+host: on a GPU the device would wait for both at every evaluation. Here every
 vector (iterate, gradient, the ``maxcor`` pairs of history) is a ``tf.Variable``, and one compiled
 ``tf.function`` does a whole iteration (direction, line search as a ``tf.while_loop``, history
 update); the Python loop reads back one small vector of scalars per iteration. The history costs
