@@ -175,12 +175,18 @@ class Objective:
 
     def __init__(self, extractor, data, layout):
         self.extractor, self.data, self.layout = extractor, data, layout
+        self._compiled = None
 
     def __call__(self, x):
         return _loss(self.extractor, self.layout, x, self.data)
 
     def value_and_grad(self, x):
         """``(loss summed over the batch, terms, gradient)`` at ``x``, compiled once per layout."""
+        if self._compiled is None:  # found (or traced) once per objective, not at every evaluation
+            self._compiled = self._shared_function(x)
+        return self._compiled(x, self.data)
+
+    def _shared_function(self, x):
         compiled = _COMPILED.setdefault(self.extractor, {})
         flat = tf.nest.flatten(self.data)
         key = (
@@ -200,7 +206,7 @@ class Objective:
                 return loss, terms, tape.gradient(loss, x)
 
             compiled[key] = tf.function(value_and_grad, input_signature=signature)
-        return compiled[key](x, self.data)
+        return compiled[key]
 
 
 #: Compiled ``value_and_grad`` per extractor (dropped with it) and layout.
