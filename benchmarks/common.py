@@ -99,13 +99,6 @@ def resolve_pair(content: str | None, style: str | None) -> tuple[str, str, str 
         )
 
 
-def scaled_hw(shape, long_side: int) -> tuple[int, int]:
-    """(h, w) of an image of ``shape`` resized to ``long_side`` (the rounding nst_tf.transfer uses)."""
-    h, w = shape[:2]
-    scale = long_side / max(h, w)
-    return max(1, round(h * scale)), max(1, round(w * scale))
-
-
 def cpu_model() -> str:
     """The CPU's model name (Linux: /proc/cpuinfo), else what ``platform`` says. Imports nothing heavy:
     the notebook runner and the peer benchmark's own venv (no TensorFlow) use it too."""

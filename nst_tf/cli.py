@@ -23,6 +23,7 @@ import warnings
 from pathlib import Path
 
 from nst_tf.config import Config
+from nst_tf.precision import PRECISIONS
 
 DEFAULT_CONTENT = "chelsea"
 DEFAULT_STYLE = "hubble_deep_field"
@@ -717,6 +718,13 @@ def _fast_parsers(sub):
         "--blend", type=float, default=0.0,
         help="videos: mix each frame with the previous output, 0-0.9 (less flicker, trails; default 0)",
     )  # fmt: skip
+    stylize.add_argument(
+        "--precision",
+        choices=PRECISIONS,
+        default="auto",
+        help="number format of the network: float32, bfloat16, or auto (bfloat16 only where the "
+        "hardware has it and it measures faster; whatever it was trained in) (default auto)",
+    )
     stylize.add_argument("--overwrite", action="store_true", help="allow replacing existing outputs")
     stylize.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
 
@@ -788,7 +796,7 @@ def _stylize(args) -> int:
 
     if args.batch_size < 1 or (args.size is not None and not 16 <= args.size <= 16384):
         raise ConfigError("--batch-size must be >= 1 and --size from 16 to 16384")
-    model = fast.load_model(args.model)
+    model = fast.load_model(args.model, args.precision)
     if args.output:
         out_dir = Path(os.path.abspath(user_path(args.output)))
     else:

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 
 from nst_tf import files
 from nst_tf.errors import ConfigError
+from nst_tf.precision import PRECISIONS
 from nst_tf.vgg19 import ACTIVATIONS, POOLINGS, check_layers
 
 OPTIMIZERS = ("lbfgs", "adam", "sgd")
@@ -170,6 +171,11 @@ class Config:
     weights: str | None = _setting(
         None, "VGG19 weights .h5 file, or 'random' (none: resolved automatically, see README)"
     )
+    precision: str = _setting(
+        "auto",
+        "VGG19's number format: float32, bfloat16, or auto (bfloat16 where native and faster)",
+        choices=PRECISIONS,
+    )
 
     def __post_init__(self):
         for f in dataclasses.fields(self):  # NumPy scalars (np.int64(512)...) become Python numbers
@@ -208,6 +214,7 @@ class Config:
             )
         _choice("pooling", self.pooling, POOLINGS)
         _choice("activation", self.activation, ACTIVATIONS)
+        _choice("precision", self.precision, PRECISIONS)
         for name in ("content_weight", "style_weight", "tv_weight", "style_scale", "lr_decay"):
             _nonnegative(name, getattr(self, name))
         if self.style_scale <= 0:

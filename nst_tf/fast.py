@@ -32,13 +32,12 @@ and ``"index": 1`` on the other; ``--batch-size`` is the global batch, split acr
 
 from __future__ import annotations
 
-import hashlib
+import contextlib
 import json
 import os
 import signal
 import time
 import weakref
-from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -47,6 +46,8 @@ import numpy as np
 import tensorflow as tf
 
 from nst_tf import data as nst_data
+from nst_tf import datasets
+from nst_tf import precision as precisions
 from nst_tf.config import Config
 from nst_tf.errors import ConfigError, ImageError, NSTError
 from nst_tf.fast_config import TrainConfig
@@ -114,26 +115,77 @@ def _body(x, width: int, res_blocks: int):
     x = _upsample(x, 2 * width, "dec1")
     x = _upsample(x, width, "dec2")
     x = keras.layers.Conv2D(3, 9, padding="same", name="to_rgb")(x)
-    # RGB in [0, 255] through a scaled tanh, as Johnson et al.
-    x = keras.layers.Activation("tanh", name="tanh")(x)
-    return keras.layers.Rescaling(127.5, offset=127.5, name="to_pixels")(x)
+    # RGB in [0, 255] through a scaled tanh, as Johnson et al.; in float32 under any policy
+    x = keras.layers.Activation("tanh", name="tanh", dtype="float32")(x)
+    return keras.layers.Rescaling(127.5, offset=127.5, name="to_pixels", dtype="float32")(x)
 
 
-def build_transformer(width: int = 16, res_blocks: int = 5, seed: int = 0) -> keras.Model:
-    """Johnson et al.'s image transformation network: RGB [0, 255] (N, H, W, 3) -> same shape."""
+#: Layers that stay float32 under ``mixed_bfloat16``: the RGB output, where bfloat16's 8-bit
+#: mantissa would quantise pixels near black and white to steps of half a grey level.
+FLOAT32_LAYERS = ("tanh", "to_pixels", "crop")
+
+
+@contextlib.contextmanager
+def _dtype_policy(policy: str):
+    """Layers built inside compute in ``policy`` ("float32" or "mixed_bfloat16": float32 weights)."""
+    previous = keras.config.dtype_policy()
+    keras.config.set_dtype_policy(policy)
+    try:
+        yield
+    finally:
+        keras.config.set_dtype_policy(previous)
+
+
+def build_transformer(
+    width: int = 16, res_blocks: int = 5, seed: int = 0, precision: str = "float32"
+) -> keras.Model:
+    """Johnson et al.'s image transformation network: RGB [0, 255] (N, H, W, 3) -> same shape.
+
+    ``precision`` (``nst_tf.precision``): in bfloat16 the layers compute under Keras's
+    ``mixed_bfloat16`` (float32 weights, bfloat16 arithmetic; no loss scaling needed), the
+    output layers (``FLOAT32_LAYERS``) in float32."""
     keras.utils.set_random_seed(int(seed))
-    photo = keras.Input((None, None, 3), name="photo")
-    x = keras.layers.Rescaling(1 / 127.5, offset=-1.0, name="from_pixels")(photo)
-    out = CropLike(name="crop")(_body(x, width, res_blocks), photo)
-    return keras.Model(photo, out, name=f"transformer_w{width}_r{res_blocks}")
+    with _dtype_policy(precisions.keras_policy(precision)):
+        photo = keras.Input((None, None, 3), name="photo")
+        x = keras.layers.Rescaling(1 / 127.5, offset=-1.0, name="from_pixels")(photo)
+        out = CropLike(name="crop", dtype="float32")(_body(x, width, res_blocks), photo)
+        return keras.Model(photo, out, name=f"transformer_w{width}_r{res_blocks}")
 
 
-def build_texture_generator(width: int = 16, res_blocks: int = 3, noise_channels: int = 8, seed: int = 0):
+def build_texture_generator(
+    width: int = 16, res_blocks: int = 3, noise_channels: int = 8, seed: int = 0, precision: str = "float32"
+):
     """Ulyanov et al.'s idea with Johnson's body: noise (N, H, W, noise_channels) -> texture (N, H, W, 3)."""
     keras.utils.set_random_seed(int(seed))
-    noise = keras.Input((None, None, noise_channels), name="noise")
-    out = CropLike(name="crop")(_body(noise, width, res_blocks), noise)
-    return keras.Model(noise, out, name=f"texture_generator_w{width}_r{res_blocks}")
+    with _dtype_policy(precisions.keras_policy(precision)):
+        noise = keras.Input((None, None, noise_channels), name="noise")
+        out = CropLike(name="crop", dtype="float32")(_body(noise, width, res_blocks), noise)
+        return keras.Model(noise, out, name=f"texture_generator_w{width}_r{res_blocks}")
+
+
+def model_precision(model: keras.Model) -> str:
+    """ "bfloat16" if any layer of ``model`` computes in bfloat16, else "float32"."""
+    return "bfloat16" if any(layer.compute_dtype == "bfloat16" for layer in model.layers) else "float32"
+
+
+def with_precision(model: keras.Model, precision: str) -> keras.Model:
+    """``model`` computing in ``precision`` (resolved): itself if it already does, else a copy with
+    the same (float32) weights under the other policy (a float32-trained network stylising in
+    bfloat16, or the reverse)."""
+    want = precisions.resolve(precision)
+    if model_precision(model) == want:
+        return model
+    policy = precisions.keras_policy(want)
+
+    def clone(layer):
+        cfg = layer.get_config()
+        if layer.name not in FLOAT32_LAYERS and "dtype" in cfg:
+            cfg["dtype"] = policy
+        return layer.__class__.from_config(cfg)
+
+    copy = keras.models.clone_model(model, clone_function=clone)
+    copy.set_weights(model.get_weights())
+    return copy
 
 
 # ----------------------------------------------------------------------------- the loss
@@ -152,7 +204,9 @@ class PerceptualLoss:
         self.weights = (config.content_weight, config.style_weight, config.tv_weight)
         layers = [*self.content_layers, *self.style_layers]
         self.min_side = min_input_side(layers)
-        self.extractor = build_extractor(layers, pooling=config.pooling, weights=config.weights)
+        self.extractor = build_extractor(
+            layers, pooling=config.pooling, weights=config.weights, precision=config.precision
+        )
         long_side = max(self.min_side, round(config.size * config.style_scale))
         style = resize_image(style_image, long_side)
         if min(style.shape[:2]) < self.min_side:
@@ -185,96 +239,37 @@ class PerceptualLoss:
 
 
 # ----------------------------------------------------------------------------- training data
+# The training pool lives in nst_tf.datasets; these are the names fast.train, notebook 05 and the
+# tests have always used.
 def training_photos(content_dir=None) -> list[Path]:
-    """The training photos: every image in ``content_dir``, or the bundled set (``TRAIN_BUNDLED``
-    plus ``data/src/train/``, CC0 / public-domain photos from scikit-image, see CREDITS.md)."""
+    """The training photos: every readable image in ``content_dir``
+    (:func:`nst_tf.datasets.folder_photos`: bad files, dangling links and link loops skipped with a
+    warning), or the bundled set (``TRAIN_BUNDLED`` plus ``data/src/train/``, CC0 / public-domain
+    photos from scikit-image, see CREDITS.md; :func:`nst_tf.datasets.bundled_photos`)."""
     if content_dir is not None:
-        folder = user_path(content_dir)
-        if not folder.is_dir():
-            raise ConfigError(f"content_dir '{printable(folder)}' is not a folder: pass a folder of photos")
-        paths = nst_data.images_below(folder)
-        if not paths:
+        photos = datasets.folder_photos(content_dir)
+        if not photos:
             raise ConfigError(
-                f"no images (.jpg, .png, ...) in '{printable(folder)}': pass a folder of photos"
+                f"none of the images in '{printable(user_path(content_dir))}' could be read (see the "
+                "warnings): pass a folder of photos"
             )
-        return paths
-    bundled = [nst_data.resolve_image(name, "content", allow_download=False) for name in TRAIN_BUNDLED]
-    return [Path(p) for p in bundled] + nst_data.images_below(nst_data.BUNDLED_DIR / "train")
+        return [p.path for p in photos]
+    return [p.path for p in datasets.bundled_photos()]
 
 
 def _sha256(path, n: int = 12) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()[:n]
+    return datasets.sha256_file(path, n)
 
 
-class _Photos:
-    """Scaled photos for crop ``i`` of the stream: a fixed function of (seed, i), so a resumed
-    run sees the same photos a run that never stopped would have seen."""
-
-    def __init__(self, paths: list[Path], size: int, seed: int):
-        self.paths, self.size, self.seed = list(paths), size, seed
-        self.cache: OrderedDict[Path, np.ndarray] = OrderedDict()
-        self.bad: dict[Path, str] = {}
-
-    def decoded(self, path: Path) -> np.ndarray | None:
-        if path in self.cache:
-            self.cache.move_to_end(path)
-            return self.cache[path]
-        if path in self.bad:
-            return None
-        try:
-            img = load_image(path)
-        except (ImageError, OSError) as err:
-            self.bad[path] = str(err)
-            print(f"warning: skipped training photo {printable(path)}: {printable(err)}")
-            if len(self.bad) == len(self.paths):
-                raise ConfigError("none of the training photos could be read: see the warnings") from None
-            return None
-        self.cache[path] = img
-        while len(self.cache) > _DECODED_CACHE:
-            self.cache.popitem(last=False)
-        return img
-
-    def item(self, i: int) -> tuple[np.ndarray, np.ndarray]:
-        rng = np.random.default_rng([self.seed, i])
-        while True:
-            img = self.decoded(self.paths[int(rng.integers(len(self.paths)))])
-            if img is not None:
-                break
-        # random scale: the short side becomes 1-2x the crop side
-        short = self.size * rng.uniform(1.0, 2.0)
-        h, w = img.shape[:2]
-        hw = (max(self.size, round(h * short / min(h, w))), max(self.size, round(w * short / min(h, w))))
-        return resize_image(img, size=hw), rng.integers(0, 2**31 - 1, 2, dtype=np.int64)
-
-    def stream(self, start: int = 0):
-        i = start
-        while True:
-            yield self.item(i)
-            i += 1
+#: The crop stream (a fixed function of (seed, crop index)): :class:`nst_tf.datasets.PhotoStream`.
+_Photos = datasets.PhotoStream
 
 
 def photo_dataset(paths, size: int, batch_size: int, seed: int = 0, start: int = 0) -> tf.data.Dataset:
     """Endless ``tf.data`` stream of (batch_size, size, size, 3) RGB crops in [0, 255]: each photo
     scaled (short side 1-2x ``size``), then a random crop and a random left-right flip (stateless,
-    seeded per crop). ``start`` skips that many crops (resuming)."""
-    photos = _Photos(paths, size, seed)
-    ds = tf.data.Dataset.from_generator(
-        lambda: photos.stream(start),
-        output_signature=(
-            tf.TensorSpec((None, None, 3), tf.float32),
-            tf.TensorSpec((2,), tf.int64),
-        ),
-    )
-
-    def augment(img, s):
-        crop = tf.image.stateless_random_crop(img, (size, size, 3), seed=s)
-        return tf.image.stateless_random_flip_left_right(crop, seed=s[::-1])
-
-    return ds.map(augment).batch(batch_size, drop_remainder=True).prefetch(2)
+    seeded per crop). ``start`` skips that many crops (resuming). See :func:`nst_tf.datasets.crops`."""
+    return datasets.crops(paths, size, batch_size, seed, start)
 
 
 # ----------------------------------------------------------------------------- training
@@ -328,6 +323,7 @@ class TrainResult:
     data: list = field(default_factory=list)
     style: dict = field(default_factory=dict)
     weights: dict = field(default_factory=dict)
+    precision: dict = field(default_factory=dict)
     strategy: dict = field(default_factory=dict)
     path: Path | None = None
 
@@ -350,6 +346,7 @@ class TrainResult:
             "strategy": self.strategy,
             "parameters": int(self.model.count_params()),
             "weights": self.weights,
+            "precision": self.precision,
             "versions": versions(),
         }
 
@@ -431,7 +428,9 @@ def train(
         raise ConfigError(f"size {config.size} is below {loss_fn.min_side} px, too small for these layers")
     paths = training_photos(config.content_dir)
     with strategy.scope():
-        model = build_transformer(config.width, config.res_blocks, seed=config.seed)
+        model = build_transformer(
+            config.width, config.res_blocks, seed=config.seed, precision=config.precision
+        )
         optimizer = keras.optimizers.Adam(config.learning_rate)
         optimizer.build(model.trainable_variables)
     if arrays is not None:
@@ -441,6 +440,7 @@ def train(
         data=[{"path": str(p), "sha256": _sha256(p)} for p in paths],
         style={"name": config.style, "path": str(style_path), "sha256": _sha256(style_path)},
         weights=get_weights(config.weights)[1],
+        precision=precisions.describe(config.precision),
         strategy={"name": type(strategy).__name__, "replicas": strategy.num_replicas_in_sync},
     )  # fmt: skip
     step_fn = make_train_step(model, optimizer, loss_fn, strategy, config.batch_size, config.noise)
@@ -522,17 +522,21 @@ def save_model(model: keras.Model, path, metadata: dict | None = None, *, overwr
     return path
 
 
-def load_model(path) -> keras.Model:
-    """A network saved by ``train``/``save_model``; one-line ConfigError if it is not one."""
+def load_model(path, precision: str | None = "auto") -> keras.Model:
+    """A network saved by ``train``/``save_model``; one-line ConfigError if it is not one.
+
+    ``precision`` ("auto", "float32", "bfloat16"; ``nst_tf.precision``): what it computes in,
+    whatever it was trained in (its weights are float32 either way); None keeps the saved one."""
     path = user_path(path)
     fix = "pass a .keras file written by `python -m nst_tf train`"
     if not path.is_file():
         raise ConfigError(f"model '{printable(path)}' does not exist or is not a file — {fix}")
     try:
-        return keras.saving.load_model(path, compile=False)
+        model = keras.saving.load_model(path, compile=False)
     except Exception as err:  # Keras raises ValueError, OSError, zipfile errors...
         reason = printable(str(err).splitlines()[0] if str(err) else type(err).__name__)[:200]
         raise ConfigError(f"cannot load model '{printable(path)}': {reason} — {fix}") from None
+    return model if precision is None else with_precision(model, precision)
 
 
 # ----------------------------------------------------------------------------- stylising
@@ -562,12 +566,15 @@ def _model_info(model_path) -> dict:
     return {"path": str(path), "sha256": _sha256(path)} if path is not None and path.is_file() else {}
 
 
-def _image_sidecar(src: Path, model_info: dict, seconds: float, shape, extra: dict | None = None) -> bytes:
+def _image_sidecar(
+    src: Path, model_info: dict, seconds: float, shape, extra: dict | None = None, model=None
+) -> bytes:
     from nst_tf.transfer import versions
 
     meta = {
         "kind": "nst_tf fast style transfer output",
         "model": model_info,
+        "precision": None if model is None else model_precision(model),
         "input": {"path": str(src), "sha256": _sha256(src)},
         "image_size": list(shape[:2]),
         "seconds": round(seconds, 4),
@@ -586,7 +593,7 @@ def stylize_image(
     t0 = time.perf_counter()
     styled = to_uint8(stylize(model, img))
     seconds = time.perf_counter() - t0
-    side = _image_sidecar(src, _model_info(model_path), seconds, styled.shape)
+    side = _image_sidecar(src, _model_info(model_path), seconds, styled.shape, model=model)
     write_files(
         {out: image_writer(styled, out), out.with_suffix(".json"): lambda fh: fh.write(side)},
         overwrite=overwrite,
@@ -617,7 +624,7 @@ def stylize_folder(
             out = (out_dir / src.relative_to(folder)).with_suffix(".png")
             try:
                 img8 = to_uint8(img)
-                side = _image_sidecar(src, info, seconds, img8.shape, {"batch": len(pending)})
+                side = _image_sidecar(src, info, seconds, img8.shape, {"batch": len(pending)}, model)
                 write_files(
                     {out: image_writer(img8, out), out.with_suffix(".json"): lambda fh, s=side: fh.write(s)},
                     overwrite=overwrite,
@@ -714,6 +721,7 @@ def stylize_video(
         meta.update(
             kind="nst_tf fast style transfer video",
             model=_model_info(model_path),
+            precision=model_precision(model),
             input={"path": str(src), "sha256": _sha256(src)},
             fps=fps,
             frames=stats["frames"],

@@ -27,6 +27,7 @@ from nst_tf.config import (
     _show,
 )
 from nst_tf.errors import ConfigError
+from nst_tf.precision import PRECISIONS
 from nst_tf.vgg19 import POOLINGS, check_layers
 
 #: Largest training crop and batch: far past anything a CPU trains, low enough to fail early.
@@ -80,10 +81,17 @@ class TrainConfig:
     )
     seed: int = _setting(0, "random seed (weights, crops, flips)", cli=_CLI)
     weights: str | None = _setting(None, "VGG19 weights .h5 file (none: resolved automatically)", cli=_CLI)
+    precision: str = _setting(
+        "auto",
+        "number format of the network and its loss: float32, bfloat16, or auto (bfloat16 where native and faster)",
+        choices=PRECISIONS,
+        cli=_CLI,
+    )
 
     def validate(self) -> TrainConfig:
         """Raise ConfigError (one line: what is wrong, how to fix) or return self."""
         _choice("pooling", self.pooling, POOLINGS)
+        _choice("precision", self.precision, PRECISIONS)
         if not isinstance(self.style, str) or not self.style:
             raise ConfigError(f"style must be an image name or path, got {_show(self.style)}")
         for name in ("content_weight", "style_weight", "tv_weight", "noise", "learning_rate"):

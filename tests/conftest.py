@@ -13,8 +13,27 @@ import pytest
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("NST_PROGRESS", "0")
+# precision="auto" means float32 in the tests, so they give the same numbers on every machine; the
+# bfloat16 path and auto's detection are tested by name (tests/test_precision.py).
+os.environ.setdefault("NST_PRECISION", "float32")
 
 ROOT = Path(__file__).resolve().parents[1]
+
+# Property tests: free to search locally, reproducible in CI (CI=true). The "ci" profile is
+# derandomised (the same examples every run, chosen from the test's own code) and keeps no
+# example database, so a CI run cannot fail by the luck of the draw; NST_HYPOTHESIS_PROFILE
+# picks either profile by hand.
+try:
+    from hypothesis import settings as _hypothesis_settings
+
+    _hypothesis_settings.register_profile("ci", derandomize=True, database=None, print_blob=True)
+    _hypothesis_settings.register_profile("dev")
+    _profile = os.environ.get("NST_HYPOTHESIS_PROFILE") or (
+        "ci" if os.environ.get("CI", "").lower() in ("1", "true", "yes") else "dev"
+    )
+    _hypothesis_settings.load_profile(_profile)
+except ImportError:  # hypothesis is a dev requirement; tests that use it import it themselves
+    pass
 
 
 @pytest.fixture(autouse=True)
