@@ -92,6 +92,9 @@ CONFIGS = {
     "no_pyramid": {"pyramid": ()},  # full size only: does the coarse stage put figures in the sky?
     "long": {"steps": 100},  # does the structure survive a long run?
 }
+#: The two precisions of issue #22 (``benchmarks.precision`` runs them; not part of ``all``): the same
+#: defaults computed in float32 and in bfloat16, every result's loss evaluated in float32.
+PRECISION_CONFIGS = {"float32": {"precision": "float32"}, "bfloat16": {"precision": "bfloat16"}}
 QUICK = {"pairs": 2, "size": 96, "steps": 3}
 
 #: "Structure kept" when the result's edge correlation with the photo is at least this. Evidence (a
@@ -105,7 +108,7 @@ QUICK = {"pairs": 2, "size": 96, "steps": 3}
 #: contact sheet is to be looked at too. The --quick runs (a few steps, barely stylised) all score far
 #: above it (0.43 to 0.73 at 96 px). To be revisited after the full run (issue #16).
 MIN_EDGE_CORRELATION = 0.35
-METRICS = ("style_distance", "ssim", "edge_correlation", "seconds")
+METRICS = ("style_distance", "ssim", "edge_correlation", "loss_float32", "seconds")
 
 SHEET_CELL = 256  # px, the long side of each result on the contact sheet
 SHEET_LABEL = 30  # px of label under each result
@@ -165,7 +168,7 @@ def settings(overrides: dict, size: int, quick: bool):
     steps at every stage)."""
     from nst_tf.config import Config
 
-    config = Config.for_task("transfer").replace(**overrides, size=size)
+    config = Config.for_task("transfer").replace(**{"precision": "float32", **overrides}, size=size)
     if quick:
         config = config.replace(
             steps=QUICK["steps"], pyramid=tuple((scale, QUICK["steps"]) for scale, _ in config.pyramid)
@@ -206,7 +209,9 @@ def summarise(rows: list[dict]) -> dict:
 
     out = {}
     for key in METRICS:
-        values = [r[key] for r in rows]
+        values = [r[key] for r in rows if r.get(key) is not None]
+        if not values:
+            continue
         out[key] = {
             "median": float(np.median(values)),
             "min": float(np.min(values)),
@@ -311,25 +316,29 @@ def report_md(res: dict) -> str:
             f"{overrides} (style_weight {c['style_weight']:g}, content_weight {c['content_weight']:g}, "
             f"tv_weight {c['tv_weight']:g}, {c['optimizer']}, pyramid {pyramid}, {c['steps']} full-size steps)",
             "",
-            "| pair | style distance (photo) | SSIM | edge corr. (painting) | seconds | structure |",
-            "|---|---|---|---|---|---|",
+            "| pair | style distance (photo) | SSIM | edge corr. (painting) | loss (float32) | seconds | structure |",
+            "|---|---|---|---|---|---|---|",
         ]
         for r in block["rows"]:
+            loss = r.get("loss_float32")
             lines.append(
                 f"| {r['content']} x {r['style']} | {r['style_distance']:.3f} ({r['photo_style_distance']:.2f}) | "
                 f"{r['ssim']:.3f} | {r['edge_correlation']:.3f} ({r['style_edge_correlation']:.2f}) | "
+                f"{'-' if loss is None else f'{loss:.3f}'} | "
                 f"{r['seconds']:.1f} | {'kept' if r['structure_kept'] else '**lost**'} |"
             )
         if block["rows"]:
             s = block["summary"]
             for stat in ("median", "min"):
+                loss = s.get("loss_float32", {}).get(stat)
                 lines.append(
                     f"| **{stat}** | {s['style_distance'][stat]:.3f} | {s['ssim'][stat]:.3f} | "
-                    f"{s['edge_correlation'][stat]:.3f} | {s['seconds'][stat]:.1f} | "
+                    f"{s['edge_correlation'][stat]:.3f} | {'-' if loss is None else f'{loss:.3f}'} | "
+                    f"{s['seconds'][stat]:.1f} | "
                     + (f"{s['structure_kept']}/{s['pairs']} kept |" if stat == "median" else "|")
                 )
         lines.append("")
-    lines += ["Contact sheet (results only): `calibration_sheet.jpg`.", ""]
+    lines += [f"Contact sheet (results only): `{res.get('stem', 'calibration')}_sheet.jpg`.", ""]
     return "\n".join(lines)
 
 
@@ -340,9 +349,13 @@ def main(argv=None) -> int:
     )
     parser.add_argument("--size", type=int, help="long side in px (default 512; --quick: 96)")
     parser.add_argument(
-        "--config", nargs="+", default=["default"], choices=[*CONFIGS, "all"], metavar="NAME",
-        help=f"candidate settings to run: {', '.join(CONFIGS)} or all (default: default)",
+        "--config", nargs="+", default=["default"], choices=[*CONFIGS, *PRECISION_CONFIGS, "all"],
+        metavar="NAME", help=f"candidate settings to run: {', '.join([*CONFIGS, *PRECISION_CONFIGS])} "
+        "or all (the candidates without the precisions; default: default)",
     )  # fmt: skip
+    parser.add_argument(
+        "--stem", default="calibration", help="file names of the results (default calibration)"
+    )
     parser.add_argument("--bundled", action="store_true", help="bundled images only (no paintings)")
     parser.add_argument("--out", type=Path, help="output folder (default benchmarks/results; --quick: "
                         "$NST_OUTPUT_DIR/calibration/quick)")  # fmt: skip
@@ -364,10 +377,15 @@ def main(argv=None) -> int:
         pairs = pairs[: QUICK["pairs"]]
     if note:
         log(f"pairs: {note}")
-    configs = {name: settings(CONFIGS[name], size, args.quick) for name in names}
+    candidates = {**CONFIGS, **PRECISION_CONFIGS}
+    configs = {name: settings(candidates[name], size, args.quick) for name in names}
     res = {
         "mode": mode,
         "size": size,
+        "stem": args.stem,
+        "command": " ".join(
+            ["python -m benchmarks.calibrate", *(argv if argv is not None else sys.argv[1:])]
+        ),
         "note": note,
         "extra_images": os.environ.get("NST_EXTRA_IMAGES"),
         "machine": machine_info(),
@@ -375,7 +393,7 @@ def main(argv=None) -> int:
         "edge_blur_per_256_px": EDGE_BLUR_PER_256,
         "pairs": [f"{c} x {s}" for c, s, *_ in pairs],
         "configs": {
-            n: {"overrides": CONFIGS[n], "config": configs[n].to_dict(), "rows": [], "summary": None}
+            n: {"overrides": candidates[n], "config": configs[n].to_dict(), "rows": [], "summary": None}
             for n in names
         },
     }
@@ -402,6 +420,7 @@ def main(argv=None) -> int:
                 "run_s": result.timings.get("total_s"),
                 "final_losses": {k: v if math.isfinite(v) else None for k, v in result.final_losses.items()},
                 "stopped": result.stopped,
+                "loss_float32": transfer.loss_at(configs[name], result.image, content_path, [style_path]),
             }
             row["structure_kept"] = bool(row["edge_correlation"] >= MIN_EDGE_CORRELATION)
             block = res["configs"][name]
@@ -412,13 +431,13 @@ def main(argv=None) -> int:
                 f"{pair}, {name}: style {row['style_distance']:.3f}, SSIM {row['ssim']:.3f}, "
                 f"edge {row['edge_correlation']:.3f} ({'kept' if row['structure_kept'] else 'LOST'}), {seconds:.1f} s"
             )
-        write_text(out / "calibration.json", json.dumps(res, indent=2, default=float) + "\n")
-        write_text(out / "calibration.md", report_md(res))
+        write_text(out / f"{args.stem}.json", json.dumps(res, indent=2, default=float) + "\n")
+        write_text(out / f"{args.stem}.md", report_md(res))
     res["total_s"] = time.perf_counter() - t_start
     res["load_average_at_end"] = list(os.getloadavg())
-    write_text(out / "calibration.json", json.dumps(res, indent=2, default=float) + "\n")
-    write_text(out / "calibration.md", report_md(res))
-    contact_sheet(cells, res["pairs"], names, out / "calibration_sheet.jpg")
+    write_text(out / f"{args.stem}.json", json.dumps(res, indent=2, default=float) + "\n")
+    write_text(out / f"{args.stem}.md", report_md(res))
+    contact_sheet(cells, res["pairs"], names, out / f"{args.stem}_sheet.jpg")
     for name, block in res["configs"].items():
         s = block["summary"]
         log(
@@ -426,9 +445,7 @@ def main(argv=None) -> int:
             f"SSIM {s['ssim']['median']:.3f}, edge {s['edge_correlation']['median']:.3f} "
             f"(min {s['edge_correlation']['min']:.3f})"
         )
-    log(
-        f"wrote {out / 'calibration.json'}, calibration.md and calibration_sheet.jpg in {res['total_s']:.0f} s"
-    )
+    log(f"wrote {out / args.stem}.json, .md and _sheet.jpg in {res['total_s']:.0f} s")
     return 0
 
 

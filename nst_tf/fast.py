@@ -52,7 +52,7 @@ from nst_tf.config import Config
 from nst_tf.errors import ConfigError, ImageError, NSTError
 from nst_tf.fast_config import TrainConfig
 from nst_tf.files import FolderReport, atomic_write, printable, user_path, write_files
-from nst_tf.images import image_writer, load_image, preprocess, resize_image, to_uint8
+from nst_tf.images import image_writer, load_image, preprocess, resize_image, scaled_size, to_uint8
 from nst_tf.losses import content_loss, gram_matrix, mean_square, style_layer_loss, total_variation_loss
 from nst_tf.models import build_extractor, get_weights
 from nst_tf.vgg19 import min_input_side
@@ -740,23 +740,18 @@ def stylize_video(
 # ----------------------------------------------------------------------------- evaluation
 def evaluate(model_or_image, photo, config: TrainConfig, size: int) -> float:
     """Loss of a stylised ``photo`` at long side ``size`` under *the* transfer objective
-    (``nst_tf.transfer.stage_objective`` with this config's layers and weights): the number an
+    (``nst_tf.transfer.loss_at`` with this config's layers and weights, in float32): the number an
     L-BFGS run of ``transfer_style`` with the same settings reports, so the two compare.
 
     ``model_or_image``: a network (applied to the photo) or an already stylised image."""
     from nst_tf import transfer
 
     cfg = transfer_config(config, size)
-    inputs = transfer.load_inputs(cfg, photo, [config.style])
-    plan = transfer.plan_run(cfg, inputs)
-    hw = plan.full_hw
-    extractor = build_extractor(plan.layers, pooling=cfg.pooling, weights=cfg.weights)
-    objective = transfer.stage_objective(cfg, plan, inputs, extractor, hw)
+    image = model_or_image
     if isinstance(model_or_image, keras.Model):
-        image = stylize(model_or_image, resize_image(inputs.content, size=hw))
-    else:
-        image = resize_image(np.asarray(model_or_image, np.float32), size=hw)
-    return float(objective(preprocess(image))[0][0])
+        content = transfer.load_inputs(cfg, photo, [config.style]).content
+        image = stylize(model_or_image, resize_image(content, size=scaled_size(content.shape, size)))
+    return transfer.loss_at(cfg, image, photo, [config.style])
 
 
 def transfer_config(config: TrainConfig, size: int, **changes) -> Config:

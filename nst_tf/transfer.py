@@ -43,7 +43,7 @@ from nst_tf.vgg19 import CONV_LAYERS, min_input_side, receptive_field
 
 __all__ = [
     "Inputs", "Plan", "Progress", "Result", "Shared", "load_inputs", "make_result", "optimise_stages",
-    "plan_run", "plan_stages", "prepare_colours", "reconstruct_content", "run", "run_stages",
+    "loss_at", "plan_run", "plan_stages", "prepare_colours", "reconstruct_content", "run", "run_stages",
     "stage_objective", "synthesize_texture", "transfer_style",
 ]  # fmt: skip
 
@@ -664,6 +664,21 @@ def run(
         config, plan, inputs, extractor, progress=progress, callback=callback, shared=shared
     )
     return make_result(config, inputs, done, shared.weights, started, shared.precision)
+
+
+def loss_at(config: Config, image, content=None, styles=(), *, precision: str = "float32") -> float:
+    """The loss of ``config``'s objective at ``image`` (RGB, resized to the run's full size): the
+    number a run of ``config`` on ``content`` and ``styles`` minimises, evaluated in ``precision``
+    (float32 by default, so that results made in any precision are judged alike)."""
+    config = config.replace(precision=precision).validate()
+    inputs = prepare_colours(config, load_inputs(config, content, list(styles)))
+    plan = plan_run(config, inputs)
+    extractor = Shared().network(config, plan)
+    objective = stage_objective(config, plan, inputs, extractor, plan.full_hw)
+    pixels = resize_image(np.asarray(image, np.float32), size=plan.full_hw)
+    if inputs.content_colour is not None:  # luminance transfer: the loss sees the luminance
+        pixels = color.to_luminance(pixels)
+    return float(objective(preprocess(pixels))[0][0])
 
 
 def stop_message(stopped: str, step: int, config: Config) -> str:

