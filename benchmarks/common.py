@@ -100,16 +100,33 @@ def resolve_pair(content: str | None, style: str | None) -> tuple[str, str, str 
 
 
 def cpu_model() -> str:
-    """The CPU's model name (Linux: /proc/cpuinfo), else what ``platform`` says. Imports nothing heavy:
-    the notebook runner and the peer benchmark's own venv (no TensorFlow) use it too."""
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
+    """The CPU's model name (``nst_tf.precision.cpu_model``; imports nothing heavy: the notebook runner
+    and the peer benchmark's own venv, without TensorFlow, use it too)."""
+    from nst_tf.precision import cpu_model as model
+
+    return model()
+
+
+def run_stages(objective_at, start_rgb, stages, rec, *, gamma=True):
+    """Coarse-to-fine L-BFGS over ``stages`` (``transfer.plan_stages``) from the RGB photo
+    ``start_rgb``: the library's loop (``transfer.run_stages``, curvature hand-off unless ``gamma``
+    is False), every step reported to the Recorder ``rec``."""
+    import warnings
+
+    from nst_tf.images import preprocess, resize_image
+    from nst_tf.transfer import run_stages as library_stages
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        library_stages(
+            stages,
+            objective_at,
+            lambda hw: preprocess(resize_image(start_rgb, size=hw)).numpy(),
+            progress=False,
+            callback=rec,
+            handoff=gamma,
+        )
+    return rec
 
 
 def machine_info() -> dict:

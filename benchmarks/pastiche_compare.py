@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks.common import Recorder
+from benchmarks.common import Recorder, run_stages
 
 CONTENT_LAYER = "block4_conv2"  # pastiche: block4_relu2
 STYLE_LAYERS = [f"block{b}_conv1" for b in range(1, 6)]  # pastiche: block1..5_relu1
@@ -111,7 +111,7 @@ def run_ours(content_rgb, style_rgb, stages, stop_below, cap_steps, precision="f
     between stages included); returns the Recorder (full size = last stage)."""
     from nst_tf.images import preprocess, resize_image
     from nst_tf.models import build_extractor
-    from nst_tf.transfer import plan_stages, run_stages
+    from nst_tf.transfer import plan_stages
     from nst_tf.vgg19 import min_input_side
 
     layers = [CONTENT_LAYER] + STYLE_LAYERS
@@ -124,18 +124,14 @@ def run_ours(content_rgb, style_rgb, stages, stop_below, cap_steps, precision="f
         style = resize_image(style_rgb, size=pastiche_style_hw(style_rgb.shape, hw))
         return make_pastiche_objective(extractor, preprocess(content), preprocess(style))
 
-    rec = Recorder(full_hw=tuple(full_hw), stop_below=stop_below).start()
-    run_stages(
-        plan,
-        objective_at,
-        lambda hw: preprocess(resize_image(content_rgb, size=hw)).numpy(),
-        progress=False,
-        callback=rec,
+    return run_stages(
+        objective_at, content_rgb, plan, Recorder(full_hw=tuple(full_hw), stop_below=stop_below).start()
     )
-    return rec
 
 
-def compare(content_path, style_path, sizes, steps_by_size, pyramid, threads=None, exe=None) -> dict:
+def compare(
+    content_path, style_path, sizes, steps_by_size, pyramid, threads=None, exe=None, precision="float32"
+) -> dict:
     """One pair: for each size, pastiche's loss after each N of ``steps_by_size[size]`` and the wall time
     each library takes to reach it. ``exe``: a pastiche interpreter already checked by ``pastiche_python``
     (else it is checked here); ``{"skipped": why}`` when there is none."""
@@ -149,7 +145,8 @@ def compare(content_path, style_path, sizes, steps_by_size, pyramid, threads=Non
         if exe is None:
             return {"skipped": why}
     _, weights_info = get_weights(None)
-    out = {"interpreter": exe, "weights": weights_info, "pyramid": [list(s) for s in pyramid], "sizes": {}}
+    out = {"interpreter": exe, "weights": weights_info, "pyramid": [list(s) for s in pyramid], "sizes": {},
+           "precision": precision}  # fmt: skip
     for size in sizes:
         content = load_image(content_path, long_side=size)
         style_full = load_image(style_path)
@@ -164,7 +161,7 @@ def compare(content_path, style_path, sizes, steps_by_size, pyramid, threads=Non
         )
         rows = pst["rows"]
         targets = {r: rows[r - 1][1] for r in targets_at if r <= len(rows)}
-        rec = run_ours(content, style, pyramid, min(targets.values()), max(targets_at))
+        rec = run_ours(content, style, pyramid, min(targets.values()), max(targets_at), precision)
         table = []
         for r, target in targets.items():
             hit = rec.first_below(target)

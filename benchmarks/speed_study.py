@@ -26,7 +26,6 @@ import math
 import os
 import sys
 import time
-import warnings
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -117,30 +116,15 @@ class Reparam:
 
 
 # --------------------------------------------------------------------------- runners
+from benchmarks.common import run_stages  # noqa: E402 (the library's loop, from a photo)
+
+
 def _stages(shape, size, pyramid, cap, min_side):
     """[(hw, steps)]: the library's planner (``transfer.plan_stages``) on ``pyramid`` then ``cap``
     full-size steps."""
     from nst_tf.transfer import plan_stages
 
     return plan_stages(shape, size, [*pyramid, (1.0, cap)], min_side)
-
-
-def run_stages(objective_at, start_rgb, stages, rec, *, gamma=True):
-    """Coarse-to-fine L-BFGS over ``stages``: the library's loop (``transfer.run_stages``)."""
-    from nst_tf.images import preprocess, resize_image
-    from nst_tf.transfer import run_stages as library_stages
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)
-        library_stages(
-            stages,
-            objective_at,
-            lambda hw: preprocess(resize_image(start_rgb, size=hw)).numpy(),
-            progress=False,
-            callback=rec,
-            handoff=gamma,
-        )
-    return rec
 
 
 def run_reparam(objective, start_rgb, hw, reparam: Reparam, steps, rec):
