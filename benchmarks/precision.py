@@ -88,7 +88,7 @@ def git_commit() -> str | None:
         return None
 
 
-def machine() -> dict:
+def machine(micro_size: int = 128) -> dict:
     from benchmarks.common import machine_info
     from nst_tf import precision
 
@@ -100,7 +100,7 @@ def machine() -> dict:
         "bf16_native": native,
         "bf16_why": why,
         "auto": precision.auto_verdict()["precision"] if native else "float32",
-        "micro_benchmark": precision.micro_benchmark(),
+        "micro_benchmark": precision.micro_benchmark(micro_size),
     }
 
 
@@ -140,35 +140,36 @@ def _our_step(content_path, style_path, size, dtype):
     return plan.full_hw, x, lambda: objective.value_and_grad(x)[2].numpy()
 
 
-def _alternated(fns: dict, repeats: int) -> dict:
-    """Minimum seconds per call of each of ``fns`` (called once first: tracing), alternated."""
-    firsts = {}
+def _alternated(fns: dict, repeats: int, last: dict | None = None) -> dict:
+    """Minimum seconds per call of each of ``fns`` (called once first: tracing), alternated;
+    ``last`` gets each function's last return value."""
+    firsts, last = {}, {} if last is None else last
     for name, fn in fns.items():
         t = time.perf_counter()
-        fn()
+        last[name] = fn()
         firsts[name] = time.perf_counter() - t
     times = {name: [] for name in fns}
     for _ in range(repeats):
         for name, fn in fns.items():
             t = time.perf_counter()
-            fn()
+            last[name] = fn()
             times[name].append(time.perf_counter() - t)
     return {name: {"min_s": min(v), "runs_s": v, "first_s": firsts[name]} for name, v in times.items()}
 
 
-def per_step(pairs, sizes, repeats, big_pairs: int) -> list[dict]:
+def per_step(pairs, sizes, repeats, big_pairs: int, big_repeats: int) -> list[dict]:
     rows = []
     for size in sizes:
         for content_path, style_path in pairs[: big_pairs if size > 512 else None]:
             label = f"{Path(content_path).stem}:{Path(style_path).stem}"
-            ours, grads, hw = {}, {}, None
+            ours, hw = {}, None
             for dtype in PRECISIONS:
                 hw, x, fn = _our_step(content_path, style_path, size, dtype)
                 ours[f"ours_{dtype}"] = fn
-                grads[dtype] = fn
             bare = {f"bare_{dtype}": _bare_step(x.numpy(), dtype) for dtype in PRECISIONS}
-            t = _alternated({**bare, **ours}, repeats)
-            g32, g16 = (grads[d]().ravel().astype(np.float64) for d in PRECISIONS)
+            grads = {}
+            t = _alternated({**bare, **ours}, big_repeats if size > 512 else repeats, grads)
+            g32, g16 = (grads[f"ours_{d}"].ravel().astype(np.float64) for d in PRECISIONS)
             cosine = float(g32 @ g16 / (np.linalg.norm(g32) * np.linalg.norm(g16)))
             row = {
                 "pair": label,
@@ -416,6 +417,7 @@ def main(argv=None) -> int:
     parser.add_argument("--sizes", type=int, nargs="+", default=[256, 512, 1024])
     parser.add_argument("--repeats", type=int, default=3, help="timed calls per step measurement")
     parser.add_argument("--big-pairs", type=int, default=1, help="pairs measured above 512 px (default 1)")
+    parser.add_argument("--big-repeats", type=int, default=1, help="timed calls above 512 px (default 1)")
     parser.add_argument("--wall-repeats", type=int, default=3, help="default transfers in float32")
     parser.add_argument("--bf16-wall-repeats", type=int, help="in bfloat16 (default: as float32)")
     parser.add_argument("--pastiche-precision", default="auto", choices=["auto", *PRECISIONS])
@@ -445,7 +447,7 @@ def main(argv=None) -> int:
         "started": time.time(),
         "mode": "quick" if args.quick else "full",
         "pairs_note": note,
-        "machine": machine(),
+        "machine": machine(32 if args.quick else 128),
         "per_step": [],
     }
 
@@ -454,7 +456,9 @@ def main(argv=None) -> int:
         write_text(out / "precision.md", report_md(res))
 
     if "per_step" in only:
-        res["per_step"] = per_step(pairs, sizes, repeats, args.big_pairs)
+        res["per_step"] = per_step(
+            pairs, sizes, repeats, args.big_pairs, 1 if args.quick else args.big_repeats
+        )
         save()
     if "wall" in only:
         size = 64 if args.quick else 512

@@ -33,7 +33,9 @@ images: a bundled name (see `python -m nst_tf list`), a file path, or a painting
 name found in NST_EXTRA_IMAGES folders or downloaded on demand.
 layers: Keras VGG19 conv names, e.g. block1_conv1,block2_conv1 or with weights
 block4_conv2:1.0. Every output has a JSON sidecar; `--config SIDECAR.json`
-reruns it exactly.
+reruns it exactly: its settings, images and masks (each file checked against the
+hash recorded). Flags given override; a new --content or --style drops the masks
+recorded for the old ones.
 """
 
 
@@ -86,10 +88,10 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     transfer.add_argument(
-        "--content", nargs="+", default=[DEFAULT_CONTENT], metavar="IMAGE",
+        "--content", nargs="+", metavar="IMAGE",
         help="content image; several files or a folder give one result + sidecar each in one run "
         "folder (VGG19 and the style targets built once; a file that cannot be used is reported and "
-        f"skipped) (default: {DEFAULT_CONTENT})",
+        f"skipped) (default: {DEFAULT_CONTENT}, or the one a --config sidecar recorded)",
     )  # fmt: skip
     transfer.add_argument(
         "--style", action="append", help=f"style image; repeat to blend several (default: {DEFAULT_STYLE})"
@@ -131,7 +133,8 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     reconstruct.add_argument(
-        "--content", default=DEFAULT_CONTENT, help=f"content image (default: {DEFAULT_CONTENT})"
+        "--content",
+        help=f"content image (default: {DEFAULT_CONTENT}, or the one a --config sidecar recorded)",
     )
     for command, p in (("transfer", transfer), ("texture", texture), ("reconstruct", reconstruct)):
         _config_flags(p, command)
@@ -153,7 +156,16 @@ def build_parser() -> argparse.ArgumentParser:
         help="plain Markdown images (default) or Hugo {{< figure >}} shortcodes",
     )
     figures.add_argument(
-        "--include-quick", action="store_true", help="also list quick-mode (NST_QUICK=1) figures"
+        "--include-quick", action="store_true", help="also list quick-mode (NST_QUICK=1) figures, marked"
+    )
+    figures.add_argument(
+        "--output",
+        "-o",
+        type=_path,
+        help="page to write (default: <root>/FIGURES.md); links are relative to it unless --base-url",
+    )
+    figures.add_argument(
+        "--overwrite", action="store_true", help="allow --output to replace an existing file"
     )
     return parser
 
@@ -204,7 +216,10 @@ def _show_default(value) -> str:
 def _output_flags(p: argparse.ArgumentParser):
     o = p.add_argument_group("output")
     o.add_argument(
-        "--config", type=_path, help="start from a JSON config or sidecar written by an earlier run"
+        "--config",
+        type=_path,
+        help="start from a JSON config, or rerun a sidecar written by an earlier run (its settings, "
+        "images and masks; flags given override them)",
     )
     o.add_argument(
         "--output",
@@ -217,26 +232,33 @@ def _output_flags(p: argparse.ArgumentParser):
     o.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
 
 
-def _config_from_args(args):
+def _read_config(args):
+    """The parsed JSON of ``--config`` (a config or a sidecar); one-line ConfigError if unreadable."""
     from nst_tf.errors import ConfigError
+    from nst_tf.files import open_input, printable, user_path
 
+    fix = "pass a JSON file written by nst_tf"
+    with open_input(user_path(args.config), what="config", error=ConfigError, fix=fix) as fh:
+        try:
+            raw = fh.read(_MAX_CONFIG_BYTES + 1)
+            if len(raw) > _MAX_CONFIG_BYTES:
+                raise ValueError(f"it is larger than {_MAX_CONFIG_BYTES >> 20} MiB, not a config")
+            return json.loads(raw.decode("utf-8"))
+        except (OSError, ValueError) as err:
+            reason = printable(str(err).splitlines()[0] if str(err) else type(err).__name__)
+            raise ConfigError(f"cannot read config {printable(args.config)}: {reason} — {fix}") from None
+        except RecursionError:  # e.g. [[[[...]]]] thousands deep: json recurses once per level
+            raise ConfigError(
+                f"config {printable(args.config)} is nested too deeply to be a config — {fix}"
+            ) from None
+
+
+def _config_from_args(args, data=None):
+    """The run's Config: the task's defaults or ``--config`` (``data``: its JSON, if already read),
+    then every flag given."""
     if args.config:
-        from nst_tf.files import open_input, printable, user_path
-
-        fix = "pass a JSON file written by nst_tf"
-        with open_input(user_path(args.config), what="config", error=ConfigError, fix=fix) as fh:
-            try:
-                raw = fh.read(_MAX_CONFIG_BYTES + 1)
-                if len(raw) > _MAX_CONFIG_BYTES:
-                    raise ValueError(f"it is larger than {_MAX_CONFIG_BYTES >> 20} MiB, not a config")
-                data = json.loads(raw.decode("utf-8"))
-            except (OSError, ValueError) as err:
-                reason = printable(str(err).splitlines()[0] if str(err) else type(err).__name__)
-                raise ConfigError(f"cannot read config {printable(args.config)}: {reason} — {fix}") from None
-            except RecursionError:  # e.g. [[[[...]]]] thousands deep: json recurses once per level
-                raise ConfigError(
-                    f"config {printable(args.config)} is nested too deeply to be a config — {fix}"
-                ) from None
+        if data is None:
+            data = _read_config(args)
         config = Config.from_dict(data.get("config", data) if isinstance(data, dict) else data).as_task(
             args.command
         )
@@ -437,13 +459,19 @@ def main(argv=None) -> int:
         warnings.showwarning = show
 
 
-def _styles(args, config):
+def _styles(args, config, record=None):
     """(config, style images, mask arguments of ``transfer.run``): --style (blended), --style-mask
-    (one region per style), --content-mask, or --style-coarse/--style-fine (``style_mix="scale"``)."""
+    (one region per style), --content-mask, or --style-coarse/--style-fine (``style_mix="scale"``).
+
+    ``record`` (:func:`_inputs_record`): the inputs a ``--config`` sidecar recorded, used where no
+    flag says otherwise. The masks are drawn on the content photo, the style masks one per style:
+    a recorded mask is used only while the images it was drawn for are the recorded ones too."""
     from nst_tf.errors import ConfigError
 
+    record = record or {}
     styles = list(getattr(args, "style", None) or [])
     coarse, fine = getattr(args, "style_coarse", None), getattr(args, "style_fine", None)
+    recorded_styles = False
     if coarse or fine:
         if not (coarse and fine):
             raise ConfigError("--style-coarse and --style-fine go together: give both, or use --style")
@@ -451,13 +479,92 @@ def _styles(args, config):
             raise ConfigError("--style-coarse/--style-fine replace --style: give one or the other")
         styles, config = [coarse, fine], config.replace(style_mix="scale").validate()
     elif not styles and args.command != "reconstruct":
-        styles = [DEFAULT_STYLE]
+        if record.get("styles"):
+            styles = [
+                _recorded_file(args, entry, f"style image {i + 1}", "--style")
+                for i, entry in enumerate(record["styles"])
+            ]
+            recorded_styles = True
+        else:
+            styles = [DEFAULT_STYLE]
+    recorded_content = getattr(args, "content", None) is None and "content" in record
     masks = {}
     if getattr(args, "style_mask", None):
         masks["style_masks"] = list(args.style_mask)
+    elif hasattr(args, "style_mask") and record.get("style_masks") and recorded_styles and recorded_content:
+        masks["style_masks"] = [
+            _recorded_file(args, entry, f"style mask {i + 1}", "--style-mask")
+            for i, entry in enumerate(record["style_masks"])
+        ]
     if getattr(args, "content_mask", None):
         masks["content_mask"] = args.content_mask
+    elif hasattr(args, "content_mask") and record.get("content_mask") and recorded_content:
+        masks["content_mask"] = _recorded_file(args, record["content_mask"], "content mask", "--content-mask")
     return config, styles, masks
+
+
+def _inputs_record(data) -> dict:
+    """The "inputs" a result sidecar recorded (content, styles, masks), or {} for a plain config."""
+    record = data.get("inputs") if isinstance(data, dict) and isinstance(data.get("config"), dict) else None
+    return record if isinstance(record, dict) else {}
+
+
+def _recorded_file(args, entry, what: str, flag: str) -> str:
+    """The image a ``--config`` sidecar recorded as ``entry`` (``{"name", "path", "sha256"}``), as a
+    name or path to pass to the run: the recorded path, or the name as given then (a bundled name, a
+    relative path) if it is the same file. One-line ConfigError if it no longer exists, its content
+    changed since (the sha256 differs), or the run was given an array or bytes, not a file."""
+    import hashlib
+
+    from nst_tf.data import resolve_image
+    from nst_tf.errors import ConfigError, ImageError
+    from nst_tf.files import open_input, printable
+
+    where = f"the {what} recorded in {printable(args.config)}"
+    entry = entry if isinstance(entry, dict) else {}
+    name, path, digest = (
+        entry.get(k) if isinstance(entry.get(k), str) else "" for k in ("name", "path", "sha256")
+    )
+    if not (name or path):
+        given = {"array": "an array", "bytes": "image bytes", "file": "a file object"}
+        how = next((f"was {v} given in Python" for k, v in given.items() if k in entry), "names no file")
+        raise ConfigError(f"{where} {how}, not a file to read again: pass {flag} to choose one")
+
+    def sha256(file) -> str:
+        h = hashlib.sha256()
+        with open_input(file, what="image", error=ImageError, fix="pass an image file") as fh:
+            for block in iter(lambda: fh.read(1 << 20), b""):
+                h.update(block)
+        return h.hexdigest()
+
+    if path and os.path.isfile(path):
+        found, use = Path(path), path
+        try:  # the name as given then, when it is this same file (a bundled name stays portable)
+            if name and os.path.samefile(resolve_image(name, allow_download=False), path):
+                use = name
+        except (ImageError, OSError):
+            pass
+    else:
+        try:
+            found = resolve_image(name or path)
+        except ImageError:
+            shown = printable(path or name)
+            raise ConfigError(
+                f"{where}, '{shown}', no longer exists: restore it, or pass {flag} to choose another"
+            ) from None
+        use = name or path
+    try:
+        now = sha256(found)
+    except (ImageError, OSError) as err:
+        raise ConfigError(
+            f"{where} cannot be read again ({printable(err)}): pass {flag} to choose another"
+        ) from None
+    if digest and not now.startswith(digest.lower()):
+        raise ConfigError(
+            f"{where}, '{printable(found)}', has changed since that run (sha256 {printable(digest)}, now "
+            f"{now[: len(digest)]}): restore it, or pass {flag} to use it as it is now"
+        )
+    return use
 
 
 def _run(args) -> int:
@@ -469,18 +576,33 @@ def _run(args) -> int:
             print(f"{printable(name):28s} {printable(path)}")
         return 0
     if args.command == "figures":
-        from nst_tf.figures import export_markdown
+        from nst_tf.figures import export_page
+        from nst_tf.files import printable
 
-        out = export_markdown(
-            args.root, base_url=args.base_url, fmt=args.fmt, include_quick=args.include_quick
+        out, count = export_page(
+            args.root,
+            args.output,
+            base_url=args.base_url,
+            fmt=args.fmt,
+            include_quick=args.include_quick,
+            overwrite=args.overwrite or None,
         )
-        print(f"wrote {out}")
+        print(f"wrote {count} figure(s) as {args.fmt} to {printable(out)}")
         return 0
     if args.command in ("train", "stylize"):
         return _run_fast(args)
-    config = _config_from_args(args)
+    data = _read_config(args) if args.config else None
+    config = _config_from_args(args, data)
+    record = _inputs_record(data)
     content = getattr(args, "content", None)
-    config, styles, masks = _styles(args, config)
+    if content is None and args.command != "texture":  # the sidecar's content, else the default
+        content = (
+            _recorded_file(args, record["content"], "content image", "--content")
+            if "content" in record
+            else DEFAULT_CONTENT
+        )
+        content = [content] if args.command == "transfer" else content
+    config, styles, masks = _styles(args, config, record)
     if isinstance(content, list):  # transfer: one image, or several files and folders
         contents = _contents(content)
         if contents is not None:
@@ -557,7 +679,7 @@ def _contents(items: list[str]) -> list[tuple[str, Path]] | None:
     ``<folder>/``, ``-2`` added to a repeated name). None for one image: the single-image run."""
     from nst_tf.data import IMAGE_EXTENSIONS, images_below
     from nst_tf.errors import ConfigError
-    from nst_tf.files import printable, user_path
+    from nst_tf.files import printable, unique_names, user_path
 
     def is_folder(item: str) -> bool:
         # "" is not the current folder, and a folder named like an image (x.png) is a mistaken file
@@ -566,7 +688,7 @@ def _contents(items: list[str]) -> list[tuple[str, Path]] | None:
 
     if len(items) == 1 and not is_folder(items[0]):
         return None
-    pairs, taken = [], set()
+    sources, rels = [], []
     for item in items:
         path = user_path(item)
         if is_folder(item):
@@ -579,14 +701,10 @@ def _contents(items: list[str]) -> list[tuple[str, Path]] | None:
             named = [(str(f), top / f.relative_to(path)) for f in found]
         else:  # a file or an image name; read (and reported if bad) when its turn comes
             named = [(item, Path(Path(item).name))]
-        for src, rel in named:
-            out, i = rel.with_suffix(".png"), 1
-            while out.as_posix().lower() in taken:  # photo.jpg and photo.png, or one name in two folders
-                i += 1
-                out = rel.with_name(f"{rel.stem}-{i}.png")
-            taken.add(out.as_posix().lower())
-            pairs.append((src, out))
-    return pairs
+        sources += [src for src, _ in named]
+        rels += [rel.with_suffix(".png") for _, rel in named]
+    # photo.jpg and photo.png, or one name in two folders: one rule with `stylize` (files.unique_names)
+    return list(zip(sources, unique_names(rels)))
 
 
 def _run_folder(args, config, items, contents, styles, masks) -> int:
@@ -701,7 +819,9 @@ def _fast_parsers(sub):
         help="stylise images, folders or videos with a network made by `train`",
         epilog="Each image gives OUTPUT/<name>.png, each folder OUTPUT/<folder>/... (one output per "
         "image; unreadable files are reported and skipped), each video OUTPUT/<name>.mp4 at the "
-        "source frame rate; every output has a JSON sidecar.",
+        "source frame rate; every output has a JSON sidecar. Inputs that would share a name (a.png "
+        "and a.jpg) get -2, -3...: a.png, a-2.png, as in `transfer --content`. An image too large "
+        "for the memory available is refused before it is decoded (NST_MEMORY_LIMIT_GB sets the budget).",
     )
     stylize.add_argument("inputs", nargs="+", type=_path, metavar="INPUT", help="image, folder or video")
     stylize.add_argument("--model", "-m", type=_path, required=True, help="a .keras file written by `train`")
@@ -744,6 +864,13 @@ def _run_fast(args) -> int:
             if getattr(args, f.name, None) is not None
         }
         config = TrainConfig().replace(**changes).validate()
+        if not args.resume:  # before the run folder is made (fast.train checks again, resumed runs too)
+            from nst_tf import resources
+
+            layers = [*config.content_layers, *config.style_layers]
+            resources.check_train_memory(
+                config.size, config.batch_size, config.width, config.res_blocks, layers
+            )
         out = _model_output(args, config)
         if args.resume:  # the checkpoint's settings; --steps sets a new total
             config = TrainConfig(steps=args.steps) if args.steps else None
@@ -791,7 +918,7 @@ def _model_output(args, config) -> Path:
 
 def _stylize(args) -> int:
     from nst_tf import fast
-    from nst_tf.errors import ConfigError, NSTError
+    from nst_tf.errors import ConfigError
     from nst_tf.files import output_dir, printable, user_path
 
     if args.batch_size < 1 or (args.size is not None and not 16 <= args.size <= 16384):
@@ -803,21 +930,19 @@ def _stylize(args) -> int:
         stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
         out_dir = output_dir().absolute() / "stylize" / f"{stamp}-{_slug(args.model)}"
     written, failed = 0, []
-    for src in args.inputs:
-        src = user_path(src)
+    for src, kind, out in _stylize_outputs(args.inputs, out_dir):
         try:
-            if src.is_dir():
+            if kind == "folder":
                 report = fast.stylize_folder(
-                    model, src, out_dir / src.name, size=args.size, batch_size=args.batch_size,
-                    model_path=args.model, overwrite=args.overwrite, progress=not args.quiet,
+                    model, src, out_dir / _folder_name(src), size=args.size, batch_size=args.batch_size,
+                    model_path=args.model, overwrite=args.overwrite, progress=not args.quiet, outputs=out,
                 )  # fmt: skip
                 for path, reason in report.failed.items():
                     print(f"error: {printable(path)}: {printable(reason)}", file=sys.stderr)
                 print(report.summary())
                 written += len(report.written)
                 failed += list(report.failed)
-            elif src.suffix.lower() in fast.VIDEO_EXTENSIONS:
-                out = out_dir / f"{src.stem}.mp4"
+            elif kind == "video":
                 meta = fast.stylize_video(
                     model, src, out, size=args.size, blend=args.blend, model_path=args.model,
                     overwrite=args.overwrite,
@@ -829,15 +954,47 @@ def _stylize(args) -> int:
                 written += 1
             else:
                 out = fast.stylize_image(
-                    model, src, out_dir / f"{src.stem}.png", size=args.size, model_path=args.model,
-                    overwrite=args.overwrite,
-                )  # fmt: skip
+                    model, src, out, size=args.size, model_path=args.model, overwrite=args.overwrite
+                )
                 print(f"saved {printable(out)} (+ .json)")
                 written += 1
-        except NSTError as err:
-            print(f"error: {printable(src)}: {printable(err)}", file=sys.stderr)
+        except Exception as err:  # noqa: BLE001 - this input, in one line (never a traceback); go on
+            print(f"error: {printable(src)}: {printable(fast.failure_reason(err))}", file=sys.stderr)
             failed.append(str(src))
     if failed:
         print(f"{written} written, {len(failed)} failed", file=sys.stderr)
         return 1
     return 0
+
+
+def _folder_name(src: Path) -> Path:
+    """The output folder of a folder input: its own name (also for ``.`` or ``photos/``)."""
+    return Path(os.path.basename(os.path.abspath(src)))
+
+
+def _stylize_outputs(inputs, out_dir: Path) -> list[tuple[Path, str, object]]:
+    """``(input, kind, output)`` for each ``stylize`` input, kind "image" or "video" (output: a path)
+    or "folder" (output: {image: path} for each image below it). Every output of the run is named by
+    one rule (:func:`nst_tf.files.unique_names`, as ``transfer --content``): ``a.png`` and ``a.jpg``,
+    as arguments or in a folder, give ``a.png`` and ``a-2.png``, never one file twice."""
+    from nst_tf import fast
+    from nst_tf.data import images_below
+    from nst_tf.files import unique_names, user_path
+
+    items, rels = [], []
+    for src in inputs:
+        src = user_path(src)
+        if src.is_dir():
+            found = images_below(src)
+            items.append((src, "folder", found))
+            rels += [(_folder_name(src) / f.relative_to(src)).with_suffix(".png") for f in found]
+        else:
+            kind = "video" if src.suffix.lower() in fast.VIDEO_EXTENSIONS else "image"
+            items.append((src, kind, None))
+            rels.append(Path(src.name or "image").with_suffix(".mp4" if kind == "video" else ".png"))
+    names = iter(unique_names(rels))
+    plan = []
+    for src, kind, found in items:
+        out = {f: out_dir / next(names) for f in found} if kind == "folder" else out_dir / next(names)
+        plan.append((src, kind, out))
+    return plan

@@ -46,13 +46,21 @@ import numpy as np
 import tensorflow as tf
 
 from nst_tf import data as nst_data
-from nst_tf import datasets
+from nst_tf import datasets, resources
 from nst_tf import precision as precisions
 from nst_tf.config import Config
 from nst_tf.errors import ConfigError, ImageError, NSTError
 from nst_tf.fast_config import TrainConfig
-from nst_tf.files import FolderReport, atomic_write, printable, user_path, write_files
-from nst_tf.images import image_writer, load_image, preprocess, resize_image, scaled_size, to_uint8
+from nst_tf.files import FolderReport, atomic_write, printable, unique_names, user_path, write_files
+from nst_tf.images import (
+    image_info,
+    image_writer,
+    load_image,
+    preprocess,
+    resize_image,
+    scaled_size,
+    to_uint8,
+)
 from nst_tf.losses import content_loss, gram_matrix, mean_square, style_layer_loss, total_variation_loss
 from nst_tf.models import build_extractor, get_weights
 from nst_tf.vgg19 import min_input_side
@@ -421,6 +429,11 @@ def train(
         config = saved.replace(steps=config.steps if config else saved.steps)
         start, history = int(meta["step"]), [list(r) for r in meta["history"]]
     config.validate()
+    # before any work: the transformer and VGG19 (on photos and outputs, 2x the batch) must fit
+    resources.check_train_memory(
+        config.size, config.batch_size, config.width, config.res_blocks,
+        [*config.content_layers, *config.style_layers],
+    )  # fmt: skip
     strategy = strategy or default_strategy()
     style_path = Path(nst_data.resolve_image(config.style, "style"))
     loss_fn = PerceptualLoss(config, load_image(style_path))
@@ -536,7 +549,61 @@ def load_model(path, precision: str | None = "auto") -> keras.Model:
     except Exception as err:  # Keras raises ValueError, OSError, zipfile errors...
         reason = printable(str(err).splitlines()[0] if str(err) else type(err).__name__)[:200]
         raise ConfigError(f"cannot load model '{printable(path)}': {reason} — {fix}") from None
-    return model if precision is None else with_precision(model, precision)
+    check_signature(model, f"model '{printable(path)}'", fix)
+    if precision is None:
+        return model
+    try:
+        return with_precision(model, precision)
+    except NSTError:
+        raise
+    except Exception as err:  # a network of other layers than build_transformer's may not clone
+        reason = printable(str(err).splitlines()[0] if str(err) else type(err).__name__)[:200]
+        raise ConfigError(
+            f"cannot run model '{printable(path)}' in {printable(precision)} precision: {reason} — "
+            "pass --precision float32 (precision='float32')"
+        ) from None
+
+
+def _shapes(tensors) -> list[tuple]:
+    return [tuple(None if d is None else int(d) for d in t.shape) for t in tensors]
+
+
+def check_signature(model, label: str = "the model", fix: str = "pass a network made by build_transformer"):
+    """Raise a one-line ConfigError unless ``model`` maps RGB images to RGB images of any size:
+    one input and one output, each 4-D (batch, height, width, 3), height and width free."""
+    if not isinstance(model, keras.Model):
+        raise ConfigError(f"{label} is a {type(model).__name__}, not a Keras model — {fix}")
+    try:
+        ins, outs = _shapes(model.inputs), _shapes(model.outputs)
+    except (AttributeError, TypeError, ValueError):  # a subclassed model that was never called
+        raise ConfigError(
+            f"{label} has no input and output shapes (not a functional network) — {fix}"
+        ) from None
+    for word, shapes in (("input", ins), ("output", outs)):
+        if len(shapes) != 1:
+            raise ConfigError(f"{label} has {len(shapes)} {word}s, not one RGB image — {fix}")
+        shape = shapes[0]
+        if len(shape) != 4 or shape[-1] != 3:
+            what = "takes inputs" if word == "input" else "gives outputs"
+            shown = "(" + ", ".join("None" if d is None else str(d) for d in shape) + ")"
+            raise ConfigError(
+                f"{label} {what} of shape {shown}, not RGB images (batch, height, width, 3) — {fix}"
+            )
+    if ins[0][1:3] != (None, None):
+        raise ConfigError(
+            f"{label} takes only {ins[0][1]}x{ins[0][2]} px images (HxW), but stylising needs a fully "
+            f"convolutional network (any size) — {fix}"
+        )
+
+
+def network_width(model: keras.Model) -> int:
+    """Channels of the transformer's full-resolution layers (``build_transformer``'s ``width``: its
+    ``enc1`` layer), for memory estimates; for another network, its widest convolution."""
+    first = next((layer for layer in model.layers if layer.name == "enc1"), None)
+    if getattr(first, "filters", None):
+        return int(first.filters)
+    widths = [int(getattr(layer, "filters", 0) or 0) for layer in model.layers]
+    return max([w for w in widths if w > 0] or [16])
 
 
 # ----------------------------------------------------------------------------- stylising
@@ -587,9 +654,18 @@ def _image_sidecar(
 def stylize_image(
     model, src, out, *, size: int | None = None, model_path=None, overwrite: bool = False
 ) -> Path:
-    """Stylise one image file; write ``out`` (.png/.jpg) and ``out.json``. Returns ``out``."""
+    """Stylise one image file; write ``out`` (.png/.jpg) and ``out.json``. Returns ``out``.
+
+    Refused (one-line ConfigError, before decoding where the file's header gives its size) if the
+    forward pass would not fit in memory (:func:`nst_tf.resources.check_stylize_memory`)."""
     src, out = user_path(src), user_path(out)
+    width = network_width(model)
+    planned = _planned_hw(src, size)
+    if planned is not None:
+        resources.check_stylize_memory(planned, width)
     img = load_image(src, size)
+    if planned is None:
+        resources.check_stylize_memory(img.shape[:2], width)
     t0 = time.perf_counter()
     styled = to_uint8(stylize(model, img))
     seconds = time.perf_counter() - t0
@@ -601,16 +677,50 @@ def stylize_image(
     return out
 
 
+def _planned_hw(src: Path, size: int | None) -> tuple[int, int] | None:
+    """(height, width) ``src`` will have once loaded at long side ``size``, from its header alone
+    (no decoding); None when the header cannot tell (then the image is checked once decoded)."""
+    try:
+        info = image_info(src)
+    except (NSTError, OSError):
+        return None
+    hw = (int(info["height"]), int(info["width"]))
+    return scaled_size(hw, size) if size else hw
+
+
+def failure_reason(err: BaseException) -> str:
+    """One line for an error while stylising one input: an NSTError's own message, else what went
+    wrong inside Keras/TensorFlow (type and first line, at most 200 characters)."""
+    if isinstance(err, NSTError):
+        return str(err)
+    text = str(err).strip()
+    first = text.splitlines()[0] if text else ""
+    first = printable(first if len(first) <= 200 else first[:197] + "...")
+    return f"stylising failed ({type(err).__name__}{': ' + first if first else ''}) — check the model and the input"
+
+
 def stylize_folder(
     model, folder, out_dir, *, size: int | None = None, batch_size: int = 4, model_path=None,
-    overwrite: bool = False, progress: bool | None = None,
+    overwrite: bool = False, progress: bool | None = None, outputs: dict | None = None,
 ) -> FolderReport:  # fmt: skip
-    """Stylise every image in ``folder`` (and below) into ``out_dir`` (same relative names, .png),
-    ``batch_size`` images of equal size per forward pass. A file that cannot be read or written is
-    reported in ``FolderReport.failed`` and skipped; every other file is still produced."""
+    """Stylise every image in ``folder`` (and below) into ``out_dir`` (same relative names, .png;
+    two inputs that would share a name, ``a.jpg`` and ``a.png``, become ``a.png`` and ``a-2.png``:
+    :func:`nst_tf.files.unique_names`), ``batch_size`` images of equal size per forward pass (fewer
+    where that many would not fit in memory). A file that cannot be read, stylised or written is
+    reported in ``FolderReport.failed`` and skipped; every other file is still produced.
+
+    ``outputs`` ({image: output path}): the images to stylise and where each goes, in order, instead
+    of every image below ``folder`` named as above (``stylize`` with several inputs names them all
+    with one rule)."""
     folder, out_dir = user_path(folder), user_path(out_dir)
-    paths = nst_data.images_below(folder)
-    report, info = FolderReport(), _model_info(model_path)
+    if outputs is None:
+        paths = nst_data.images_below(folder)
+        rels = unique_names([p.relative_to(folder).with_suffix(".png") for p in paths])
+        outputs = {p: out_dir / rel for p, rel in zip(paths, rels)}
+    paths = [Path(p) for p in outputs]
+    targets = {Path(p): Path(o) for p, o in outputs.items()}
+    report, info = FolderReport(total=len(paths)), _model_info(model_path)
+    width = network_width(model)
     t0 = time.perf_counter()
     pending: list[tuple[Path, np.ndarray]] = []
 
@@ -618,10 +728,16 @@ def stylize_folder(
         if not pending:
             return
         t = time.perf_counter()
-        styled = stylize(model, np.stack([img for _, img in pending]))
+        try:
+            styled = stylize(model, np.stack([img for _, img in pending]))
+        except Exception as err:  # noqa: BLE001 - the model on these images: report them, go on
+            for src, _ in pending:
+                report.failed[str(src)] = failure_reason(err)
+            pending.clear()
+            return
         seconds = (time.perf_counter() - t) / len(pending)
         for (src, _), img in zip(pending, styled):
-            out = (out_dir / src.relative_to(folder)).with_suffix(".png")
+            out = targets[src]
             try:
                 img8 = to_uint8(img)
                 side = _image_sidecar(src, info, seconds, img8.shape, {"batch": len(pending)}, model)
@@ -639,11 +755,17 @@ def stylize_folder(
     enabled = os.environ.get("NST_PROGRESS", "1") != "0" if progress is None else progress
     for src in tqdm(paths, desc="stylize", disable=not enabled, leave=False):
         try:
+            planned = _planned_hw(src, size)
+            if planned is not None:  # before decoding: a 16k x 16k photo is refused unread
+                resources.check_stylize_memory(planned, width)
             img = load_image(src, size)
-        except (ImageError, OSError) as err:
+            if planned is None:
+                resources.check_stylize_memory(img.shape[:2], width)
+        except (NSTError, OSError) as err:
             report.failed[str(src)] = str(err)
             continue
-        if pending and (img.shape != pending[0][1].shape or len(pending) >= batch_size):
+        fits = max(1, min(batch_size, resources.largest_stylize_batch(img.shape[:2], width)))
+        if pending and (img.shape != pending[0][1].shape or len(pending) >= fits):
             flush()
         pending.append((src, img))
     flush()
@@ -683,8 +805,19 @@ def stylize_video(
     try:
         reader = iio.get_reader(src, format="FFMPEG")
         fps = float(reader.get_meta_data().get("fps") or 25.0)
+        frame_wh = reader.get_meta_data().get("size")
     except Exception as err:
         raise ImageError(f"cannot read video '{printable(src)}': {printable(err)} — check the file") from None
+    try:
+        hw = (int(frame_wh[1]), int(frame_wh[0]))
+    except (TypeError, ValueError, IndexError):
+        hw = None
+    if hw is not None and min(hw) > 0:  # one frame per pass: refused before any frame is decoded
+        try:
+            resources.check_stylize_memory(scaled_size(hw, size) if size else hw, network_width(model))
+        except ConfigError:
+            reader.close()
+            raise
     stats = {"frames": 0, "input_diff": 0.0, "output_diff": 0.0}
     t0 = time.perf_counter()
 

@@ -373,3 +373,29 @@ class FolderReport:
         if n > done:
             line += f"; {n - done} not started"
         return line
+
+
+# ----------------------------------------------------------------------------- output names
+def unique_names(names, taken: set | None = None) -> list[Path]:
+    """The output name of each input of one run, no two alike: the rule of every command that
+    writes one output per input (``stylize`` with several inputs or folders, ``transfer --content``
+    with several images).
+
+    Each name (a relative path such as ``photos/a.png``) is kept unless an earlier one has the same
+    folder and stem, compared case-insensitively and without the suffix (each output has a
+    ``.json`` sidecar beside it, and on some file systems ``A.png`` is ``a.png``); then ``-2``,
+    ``-3``... is added to its stem: ``a.png``, ``a.jpg``, ``a-2.png`` -> ``a.png``, ``a-2.jpg``,
+    ``a-2-2.png``. ``taken`` (the keys of names already given, updated in place) carries the rule
+    across calls.
+    """
+    taken = set() if taken is None else taken
+    out = []
+    for name in names:
+        name = Path(name)
+        candidate, i = name, 1
+        while (candidate.parent / candidate.stem).as_posix().lower() in taken:
+            i += 1
+            candidate = name.with_name(f"{name.stem}-{i}{name.suffix}")
+        taken.add((candidate.parent / candidate.stem).as_posix().lower())
+        out.append(candidate)
+    return out

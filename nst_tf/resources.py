@@ -99,3 +99,115 @@ def largest_side(hw, layers, budget: float, batch: int = 1) -> int:
         mid = (lo + hi) // 2
         lo, hi = (mid, hi) if fits(mid) else (lo, mid)
     return lo
+
+
+# ----------------------------------------------------------------------------- the fast path
+# ``nst_tf.fast``: Johnson et al.'s transformer (``build_transformer(width, res_blocks)``) stylising
+# one image per forward pass, or trained with VGG19's perceptual loss. Measured on CPU (peak RSS
+# above the warmed-up process, benchmarks-style, session of issue #25):
+#   stylise 1024 px: width 4: 27, width 16: 70, width 32: 102 float32 values per pixel;
+#   train 256 px crops, batch 4 (the transformer alone): width 4: 247, width 16: 845 values per pixel.
+#: Stylising: float32 values per pixel alive at the peak of one forward pass, fixed + per channel of
+#: the first layer (the full-resolution layers dominate: activations are freed as the pass goes on).
+STYLIZE_VALUES_FIXED = 24
+STYLIZE_VALUES_PER_WIDTH = 4
+#: Training: values per pixel of the transformer's activations that are not tied to its width
+#: (input, noise, RGB head, loss terms); its other activations are counted layer by layer.
+TRAIN_VALUES_FIXED = 30
+
+
+def transformer_values(hw, width: int, res_blocks: int) -> float:
+    """float32 values of every activation of one pass of ``build_transformer(width, res_blocks)`` on
+    one (h, w) image: encoder at 1, 1/2 and 1/4 resolution (conv, norm, ReLU), residual blocks
+    (6 tensors of 4 x width channels each at 1/4), decoder (resize and conv back to full)."""
+    h, w = hw
+    per_pixel = width * (3 + 6 / 4 + 12 / 16 + (4 + 6) / 4 + (2 + 3)) + res_blocks * width * 24 / 16
+    return h * w * (TRAIN_VALUES_FIXED + per_pixel)
+
+
+def estimate_transformer_bytes(
+    hw, width: int, res_blocks: int = 5, batch: int = 1, *, training: bool = False, layers=None
+) -> float:
+    """Peak memory (bytes) of the fast path on a ``batch`` of ``hw`` = (h, w) images.
+
+    Stylising (``training=False``): one forward pass of the transformer. Training: forward and
+    backward through the transformer (every activation kept, ``COPIES_PER_ACTIVATION`` copies), plus
+    VGG19 up to the deepest of ``layers`` on 2 x ``batch`` images (the photos and the outputs, one
+    batch: :func:`estimate_bytes`)."""
+    h, w = hw
+    if not training:
+        return BASE_BYTES + batch * h * w * 4 * (STYLIZE_VALUES_FIXED + STYLIZE_VALUES_PER_WIDTH * width)
+    if not layers:
+        raise ConfigError("estimate_transformer_bytes(training=True) needs the VGG19 layers of the loss")
+    net = batch * transformer_values(hw, width, res_blocks) * 4 * COPIES_PER_ACTIVATION
+    return net + estimate_bytes(hw, layers, 2 * batch)
+
+
+def _largest(fits, start: int, cap: int = 2**20) -> int:
+    """Largest n >= 0 with ``fits(n)`` (``fits`` monotone: true up to some n, false beyond)."""
+    lo, hi = 0, max(int(start), 1)
+    while fits(hi):
+        lo, hi = hi, hi * 2
+        if hi > cap:
+            return lo
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        lo, hi = (mid, hi) if fits(mid) else (lo, mid)
+    return lo
+
+
+def largest_stylize_batch(hw, width: int, budget: float | None = None) -> int:
+    """How many ``hw`` images one forward pass of a width-``width`` transformer may take (0: not one)."""
+    budget = memory_budget() if budget is None else budget
+    return _largest(lambda n: estimate_transformer_bytes(hw, width, batch=n) <= budget, 1, cap=1 << 16)
+
+
+def check_stylize_memory(hw, width: int, batch: int = 1, *, fix: str | None = None) -> float:
+    """Raise ConfigError if stylising a ``batch`` of ``hw`` images with a width-``width`` transformer
+    would not fit in memory (``memory_budget``); return the estimate (bytes). The message names the
+    largest long side that fits; ``fix`` replaces its advice ("{side}" is filled in)."""
+    need = estimate_transformer_bytes(hw, width, batch=batch)
+    budget = memory_budget()
+    if need <= budget:
+        return need
+    h, w = hw
+    side = _largest(
+        lambda s: estimate_transformer_bytes(scaled_size(hw, s), width, batch=batch) <= budget, max(h, w)
+    )
+    if side < 16:
+        advice = "free some memory (close other programs) or set NST_MEMORY_LIMIT_GB"
+    else:
+        advice = fix or "use --size {side} or less (size={side} in Python); memory grows with the pixel count"
+        advice = advice.format(side=side)
+    what = f"a {w}x{h} px image" if batch == 1 else f"a batch of {batch} {w}x{h} px images"
+    raise ConfigError(
+        f"stylising {what} needs about {need / 2**30:.1f} GiB but only {budget / 2**30:.1f} GiB "
+        f"is available: {advice}"
+    )
+
+
+def check_train_memory(size: int, batch: int, width: int, res_blocks: int, layers) -> float:
+    """Raise ConfigError if a training step on ``batch`` crops of ``size`` x ``size`` px would not fit in
+    memory; return the estimate (bytes). The message names the largest ``--batch-size`` that fits at
+    this size, or, if not even one crop does, the largest ``--size``."""
+    layers = list(layers)
+
+    def need(s, b):
+        return estimate_transformer_bytes((s, s), width, res_blocks, b, training=True, layers=layers)
+
+    budget = memory_budget()
+    total = need(size, batch)
+    if total <= budget:
+        return total
+    most = _largest(lambda b: need(size, b) <= budget, batch, cap=1 << 16)
+    side = _largest(lambda s: need(s, 1) <= budget, size)
+    if most >= 1:
+        advice = f"use --batch-size {most} or less (batch_size={most} in Python)"
+    elif side >= 32:
+        advice = f"use --size {side} or less with --batch-size 1 (size={side}, batch_size=1 in Python)"
+    else:
+        advice = "free some memory (close other programs) or set NST_MEMORY_LIMIT_GB"
+    raise ConfigError(
+        f"training on {batch} crop(s) of {size}x{size} px per step (width {width}, {res_blocks} residual "
+        f"blocks) needs about {total / 2**30:.1f} GiB but only {budget / 2**30:.1f} GiB is available: {advice}"
+    )

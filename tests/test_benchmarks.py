@@ -244,3 +244,27 @@ def test_quick_calibration_writes_rows_metrics_and_a_sheet(tmp_path):
 
     with Image.open(tmp_path / "calibration_sheet.jpg") as im:
         assert im.size[1] > im.size[0]  # one column (config), two rows (pairs)
+
+
+def test_quick_precision_benchmark_times_both_precisions_and_records_the_machine(tmp_path):
+    """benchmarks.precision (issue #22) on one bundled pair at 64 px: the per-step table in both
+    precisions, the gradients' cosine, the CPU's bfloat16 flags and the command that made it."""
+    from benchmarks import precision as bench
+
+    assert bench.main(["--quick", "--only", "per_step", "--out", str(tmp_path)]) == 0
+    res = json.loads((tmp_path / "precision.json").read_text())
+    assert set(res["machine"]["cpu_flags"]) >= {"avx512_bf16", "amx_bf16"}
+    assert res["machine"]["auto"] in ("float32", "bfloat16") and res["command"].endswith(
+        "--out " + str(tmp_path)
+    )
+    (row,) = res["per_step"]
+    assert row["size"] == 64 and set(row["times"]) == {
+        f"{k}_{d}" for k in ("bare", "ours") for d in bench.PRECISIONS
+    }
+    assert 0.99 < row["gradient_cosine"] < 1.0
+    assert (
+        row["ours_bf16_over_fp32"]
+        == row["times"]["ours_bfloat16"]["min_s"] / row["times"]["ours_float32"]["min_s"]
+    )
+    md = (tmp_path / "precision.md").read_text()
+    assert "| chelsea:hubble_deep_field | 64x43 |" in md and res["machine"]["cpu"] in md
