@@ -317,7 +317,7 @@ def report_md(res: dict) -> str:  # noqa: C901 (one table after another)
         "",
         f"bfloat16 in hardware: **{'yes' if m['bf16_native'] else 'no'}** ({m['bf16_why']}); "
         f'`precision="auto"` here: **{m["auto"]}**. The micro-benchmark `auto` runs where the hardware has '
-        f"bfloat16 (six 3x3 convolutions, VGG19 blocks 1-3 shortened, at {mb["size"]} px): float32 {mb['float32_s'] * 1000:.0f} ms, "
+        f"bfloat16 (six 3x3 convolutions, VGG19 blocks 1-3 shortened, at {mb['size']} px): float32 {mb['float32_s'] * 1000:.0f} ms, "
         f"bfloat16 {mb['bfloat16_s'] * 1000:.0f} ms, speed-up {mb['speedup']:.2f}x.",
         "",
     ]
