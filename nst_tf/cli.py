@@ -514,11 +514,9 @@ def _recorded_file(args, entry, what: str, flag: str) -> str:
     name or path to pass to the run: the recorded path, or the name as given then (a bundled name, a
     relative path) if it is the same file. One-line ConfigError if it no longer exists, its content
     changed since (the sha256 differs), or the run was given an array or bytes, not a file."""
-    import hashlib
-
     from nst_tf.data import resolve_image
     from nst_tf.errors import ConfigError, ImageError
-    from nst_tf.files import open_input, printable
+    from nst_tf.files import printable, sha256_file
 
     where = f"the {what} recorded in {printable(args.config)}"
     entry = entry if isinstance(entry, dict) else {}
@@ -529,13 +527,6 @@ def _recorded_file(args, entry, what: str, flag: str) -> str:
         given = {"array": "an array", "bytes": "image bytes", "file": "a file object"}
         how = next((f"was {v} given in Python" for k, v in given.items() if k in entry), "names no file")
         raise ConfigError(f"{where} {how}, not a file to read again: pass {flag} to choose one")
-
-    def sha256(file) -> str:
-        h = hashlib.sha256()
-        with open_input(file, what="image", error=ImageError, fix="pass an image file") as fh:
-            for block in iter(lambda: fh.read(1 << 20), b""):
-                h.update(block)
-        return h.hexdigest()
 
     if path and os.path.isfile(path):
         found, use = Path(path), path
@@ -554,7 +545,7 @@ def _recorded_file(args, entry, what: str, flag: str) -> str:
             ) from None
         use = name or path
     try:
-        now = sha256(found)
+        now = sha256_file(found, what="image", error=ImageError, fix="pass an image file")
     except (ImageError, OSError) as err:
         raise ConfigError(
             f"{where} cannot be read again ({printable(err)}): pass {flag} to choose another"

@@ -166,12 +166,8 @@ class Photo:
 
 
 def sha256_file(path, n: int | None = None) -> str:
-    """SHA-256 of a file, hex; the first ``n`` characters when given."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()[:n] if n else digest.hexdigest()
+    """SHA-256 of a file, hex; the first ``n`` characters when given (``files.sha256_file``)."""
+    return files.sha256_file(path, n, what="photo", fix="pass an image file")
 
 
 def _package_dir(module: str) -> Path | None:

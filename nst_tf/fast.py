@@ -547,8 +547,7 @@ def load_model(path, precision: str | None = "auto") -> keras.Model:
     try:
         model = keras.saving.load_model(path, compile=False)
     except Exception as err:  # Keras raises ValueError, OSError, zipfile errors...
-        reason = printable(str(err).splitlines()[0] if str(err) else type(err).__name__)[:200]
-        raise ConfigError(f"cannot load model '{printable(path)}': {reason} — {fix}") from None
+        raise ConfigError(f"cannot load model '{printable(path)}': {_reason(err)} — {fix}") from None
     check_signature(model, f"model '{printable(path)}'", fix)
     if precision is None:
         return model
@@ -557,11 +556,15 @@ def load_model(path, precision: str | None = "auto") -> keras.Model:
     except NSTError:
         raise
     except Exception as err:  # a network of other layers than build_transformer's may not clone
-        reason = printable(str(err).splitlines()[0] if str(err) else type(err).__name__)[:200]
         raise ConfigError(
-            f"cannot run model '{printable(path)}' in {printable(precision)} precision: {reason} — "
+            f"cannot run model '{printable(path)}' in {printable(precision)} precision: {_reason(err)} — "
             "pass --precision float32 (precision='float32')"
         ) from None
+
+
+def _reason(err: BaseException) -> str:
+    """An exception's first line (its type if it has no text), printable, at most 200 characters."""
+    return printable(str(err).splitlines()[0] if str(err) else type(err).__name__)[:200]
 
 
 def _shapes(tensors) -> list[tuple]:
@@ -659,13 +662,7 @@ def stylize_image(
     Refused (one-line ConfigError, before decoding where the file's header gives its size) if the
     forward pass would not fit in memory (:func:`nst_tf.resources.check_stylize_memory`)."""
     src, out = user_path(src), user_path(out)
-    width = network_width(model)
-    planned = _planned_hw(src, size)
-    if planned is not None:
-        resources.check_stylize_memory(planned, width)
-    img = load_image(src, size)
-    if planned is None:
-        resources.check_stylize_memory(img.shape[:2], width)
+    img = _load_within_memory(src, size, network_width(model))
     t0 = time.perf_counter()
     styled = to_uint8(stylize(model, img))
     seconds = time.perf_counter() - t0
@@ -675,6 +672,19 @@ def stylize_image(
         overwrite=overwrite,
     )
     return out
+
+
+def _load_within_memory(src: Path, size: int | None, width: int) -> np.ndarray:
+    """``load_image(src, size)``, refused first (one-line ConfigError) if stylising it with a
+    width-``width`` network would not fit in memory: from the header's size before decoding (a
+    16k x 16k photo is refused unread), else from the decoded image."""
+    planned = _planned_hw(src, size)
+    if planned is not None:
+        resources.check_stylize_memory(planned, width)
+    img = load_image(src, size)
+    if planned is None:
+        resources.check_stylize_memory(img.shape[:2], width)
+    return img
 
 
 def _planned_hw(src: Path, size: int | None) -> tuple[int, int] | None:
@@ -755,12 +765,7 @@ def stylize_folder(
     enabled = os.environ.get("NST_PROGRESS", "1") != "0" if progress is None else progress
     for src in tqdm(paths, desc="stylize", disable=not enabled, leave=False):
         try:
-            planned = _planned_hw(src, size)
-            if planned is not None:  # before decoding: a 16k x 16k photo is refused unread
-                resources.check_stylize_memory(planned, width)
-            img = load_image(src, size)
-            if planned is None:
-                resources.check_stylize_memory(img.shape[:2], width)
+            img = _load_within_memory(src, size, width)
         except (NSTError, OSError) as err:
             report.failed[str(src)] = str(err)
             continue
@@ -804,8 +809,8 @@ def stylize_video(
         raise ConfigError(f"video output '{printable(out)}' must end in .mp4, .mov, .mkv or .avi")
     try:
         reader = iio.get_reader(src, format="FFMPEG")
-        fps = float(reader.get_meta_data().get("fps") or 25.0)
-        frame_wh = reader.get_meta_data().get("size")
+        video = reader.get_meta_data()
+        fps, frame_wh = float(video.get("fps") or 25.0), video.get("size")
     except Exception as err:
         raise ImageError(f"cannot read video '{printable(src)}': {printable(err)} — check the file") from None
     try:

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import errno
 import fcntl
+import hashlib
 import io
 import os
 import secrets
@@ -193,6 +194,16 @@ def _check_regular(mode, name, prefix, what, error, fix):
         raise error(f"{prefix}: it is {file_kind(mode)}, not {_article(what)} — {fix}")
     if _kernel_file(name):
         raise error(f"{prefix}: it is a kernel file (/proc or /sys), not {_article(what)} — {fix}")
+
+
+def sha256_file(path, n: int | None = None, **kw) -> str:
+    """SHA-256 of a regular file, hex (the first ``n`` characters when given), read in 1 MiB blocks
+    through :func:`open_input` (``kw``: its ``what``, ``error``, ``fix``), so it never blocks."""
+    digest = hashlib.sha256()
+    with open_input(path, **kw) as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()[:n] if n else digest.hexdigest()
 
 
 def check_input(path, **kw) -> Path:

@@ -55,18 +55,22 @@ def check_memory(hw, layers, batch: int = 1, *, fix: str | None = None) -> float
     if need > budget:
         h, w = hw
         side = largest_side(hw, layers, budget, batch)
-        if side < 16:
-            advice = "free some memory (close other programs) or set NST_MEMORY_LIMIT_GB"
-        else:
-            advice = (
-                fix or "use --size {side} or less (size={side} in Python); memory grows with the pixel count"
-            )
-            advice = advice.format(side=side)
-        raise ConfigError(
-            f"a {w}x{h} px run needs about {need / 2**30:.1f} GiB but only {budget / 2**30:.1f} GiB "
-            f"is available: {advice}"
-        )
+        raise ConfigError(f"a {w}x{h} px run needs {_refusal(need, budget, side, fix)}")
     return need
+
+
+#: The advice when a size is refused: the largest long side that fits ("{side}").
+SIZE_FIX = "use --size {side} or less (size={side} in Python); memory grows with the pixel count"
+
+
+def _refusal(need: float, budget: float, side: int, fix: str | None) -> str:
+    """The end of a refusal line: "about X GiB but only Y GiB is available: <advice>", the advice
+    naming ``side`` (the largest long side that fits) through ``fix`` (default :data:`SIZE_FIX`)."""
+    if side < 16:
+        advice = "free some memory (close other programs) or set NST_MEMORY_LIMIT_GB"
+    else:
+        advice = (fix or SIZE_FIX).format(side=side)
+    return f"about {need / 2**30:.1f} GiB but only {budget / 2**30:.1f} GiB is available: {advice}"
 
 
 def memory_budget() -> float:
@@ -84,16 +88,17 @@ def memory_budget() -> float:
 
 def largest_side(hw, layers, budget: float, batch: int = 1) -> int:
     """Largest long side (pixels) of an image shaped like ``hw`` whose run fits in ``budget`` bytes."""
-    h, w = hw
-    long = max(h, w)
+    # the search starts at the image's own long side: it may be smaller than what fits
+    return _largest(lambda side: estimate_bytes(scaled_size(hw, side), layers, batch) <= budget, max(hw))
 
-    def fits(side):
-        return estimate_bytes(scaled_size((h, w), side), layers, batch) <= budget
 
-    lo, hi = 0, max(long, 1)
-    while fits(hi):  # the image itself may be smaller than what fits
+def _largest(fits, start: int, cap: int = 2**20) -> int:
+    """Largest n >= 0 with ``fits(n)`` (``fits`` monotone: true up to some n, false beyond), searched
+    by doubling from ``start`` then bisecting; ``cap`` bounds the doubling."""
+    lo, hi = 0, max(int(start), 1)
+    while fits(hi):
         lo, hi = hi, hi * 2
-        if hi > 2**20:
+        if hi > cap:
             return lo
     while hi - lo > 1:
         mid = (lo + hi) // 2
@@ -143,19 +148,6 @@ def estimate_transformer_bytes(
     return net + estimate_bytes(hw, layers, 2 * batch)
 
 
-def _largest(fits, start: int, cap: int = 2**20) -> int:
-    """Largest n >= 0 with ``fits(n)`` (``fits`` monotone: true up to some n, false beyond)."""
-    lo, hi = 0, max(int(start), 1)
-    while fits(hi):
-        lo, hi = hi, hi * 2
-        if hi > cap:
-            return lo
-    while hi - lo > 1:
-        mid = (lo + hi) // 2
-        lo, hi = (mid, hi) if fits(mid) else (lo, mid)
-    return lo
-
-
 def largest_stylize_batch(hw, width: int, budget: float | None = None) -> int:
     """How many ``hw`` images one forward pass of a width-``width`` transformer may take (0: not one)."""
     budget = memory_budget() if budget is None else budget
@@ -174,16 +166,8 @@ def check_stylize_memory(hw, width: int, batch: int = 1, *, fix: str | None = No
     side = _largest(
         lambda s: estimate_transformer_bytes(scaled_size(hw, s), width, batch=batch) <= budget, max(h, w)
     )
-    if side < 16:
-        advice = "free some memory (close other programs) or set NST_MEMORY_LIMIT_GB"
-    else:
-        advice = fix or "use --size {side} or less (size={side} in Python); memory grows with the pixel count"
-        advice = advice.format(side=side)
     what = f"a {w}x{h} px image" if batch == 1 else f"a batch of {batch} {w}x{h} px images"
-    raise ConfigError(
-        f"stylising {what} needs about {need / 2**30:.1f} GiB but only {budget / 2**30:.1f} GiB "
-        f"is available: {advice}"
-    )
+    raise ConfigError(f"stylising {what} needs {_refusal(need, budget, side, fix)}")
 
 
 def check_train_memory(size: int, batch: int, width: int, res_blocks: int, layers) -> float:

@@ -180,11 +180,10 @@ def _open_weights(path, what: str = "weights file"):
 
 
 def _sha256(path, n: int | None = 12) -> str:
-    digest = hashlib.sha256()
-    with _open_weights(path) as f:  # a regular file: hashing ends (never /dev/zero)
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()[:n]
+    # a regular file: hashing ends (never /dev/zero)
+    return files.sha256_file(
+        path, n, what="weights file", error=WeightsError, fix=f"pass a {KERAS_FILENAME} file"
+    )
 
 
 def _offline() -> bool:
