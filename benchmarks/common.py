@@ -9,12 +9,15 @@ from __future__ import annotations
 
 import os
 import platform
+import subprocess
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
+ROOT = Path(__file__).resolve().parents[1]
 #: The paintings of the issue; the bundled pair is the fallback on machines without them.
 CONTENT, STYLE = "tubingen", "starry_night"
 FALLBACK = ("chelsea", "hubble_deep_field")
@@ -129,6 +132,21 @@ def run_stages(objective_at, start_rgb, stages, rec, *, gamma=True):
     return rec
 
 
+def git_commit() -> str | None:
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True, timeout=10
+        )
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain"], cwd=ROOT, capture_output=True, text=True, timeout=10
+        )
+        return (
+            out.stdout.strip() + ("+dirty" if dirty.stdout.strip() else "") if out.returncode == 0 else None
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+
+
 def machine_info() -> dict:
     import keras
     import tensorflow as tf
@@ -143,6 +161,8 @@ def machine_info() -> dict:
     return {
         "cpu": cpu,
         "cores": os.cpu_count(),
+        "commit": git_commit(),
+        "command": " ".join(["python", *sys.argv]),
         "load_average_at_start": load,
         "tensorflow": tf.__version__,
         "keras": keras.__version__,

@@ -73,21 +73,6 @@ def log(msg):
     print(f"[precision {time.strftime('%H:%M:%S')}] {msg}", flush=True)
 
 
-def git_commit() -> str | None:
-    try:
-        out = subprocess.run(
-            ["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True, timeout=10
-        )
-        dirty = subprocess.run(
-            ["git", "status", "--porcelain"], cwd=ROOT, capture_output=True, text=True, timeout=10
-        )
-        return (
-            out.stdout.strip() + ("+dirty" if dirty.stdout.strip() else "") if out.returncode == 0 else None
-        )
-    except (OSError, subprocess.TimeoutExpired):
-        return None
-
-
 def machine(micro_size: int = 128) -> dict:
     from benchmarks.common import machine_info
     from nst_tf import precision
@@ -311,6 +296,10 @@ def report_md(res: dict) -> str:  # noqa: C901 (one table after another)
         "# bfloat16 against float32 (`python -m benchmarks.precision`, issue #22)",
         "",
         f"Commit `{res['commit']}`, command `{res['command']}`, {time.strftime('%Y-%m-%d', time.gmtime(res['started']))}.",
+        *(
+            f"Section `{name}` rerun at commit `{r['commit']}` by `{r['command']}`, {r['date']} (same machine kind)."
+            for name, r in res.get("reruns", {}).items()
+        ),
         "",
         f"**{m['cpu']}**, {m['cores']} cores; TensorFlow {m['tensorflow']}; load average at start "
         f"{'/'.join(f'{v:.1f}' for v in m['load_average_at_start'] or [])}. CPU flags: {flags}.",
@@ -428,7 +417,7 @@ def main(argv=None) -> int:
     parser.add_argument("--out", type=Path, help="output folder (default benchmarks/results)")
     args = parser.parse_args(argv)
     sys.path.insert(0, str(ROOT))
-    from benchmarks.common import resolve_pairs
+    from benchmarks.common import git_commit, resolve_pairs
     from nst_tf.files import output_dir, write_text
 
     only = set(args.only or ["per_step", "wall", "pastiche", "fast"])
@@ -441,17 +430,26 @@ def main(argv=None) -> int:
     walls = {"float32": 1 if args.quick else args.wall_repeats}
     bf16_walls = args.bf16_wall_repeats if args.bf16_wall_repeats is not None else walls["float32"]
     walls["bfloat16"] = 1 if args.quick else bf16_walls  # 0: leave it out (emulated bfloat16 is slow)
+    command = " ".join(["python -m benchmarks.precision", *(argv if argv is not None else sys.argv[1:])])
+    # --only reruns those sections into the results file, keeping the others as they were measured
+    previous = {}
+    if args.only and (out / "precision.json").is_file():
+        previous = json.loads((out / "precision.json").read_text())
     res = {
-        "command": " ".join(
-            ["python -m benchmarks.precision", *(argv if argv is not None else sys.argv[1:])]
-        ),
-        "commit": git_commit(),
+        "per_step": [],
+        **previous,
+        "command": previous.get("command", command),
+        "commit": previous.get("commit", git_commit()),
         "started": time.time(),
         "mode": "quick" if args.quick else "full",
         "pairs_note": note,
         "machine": machine(32 if args.quick else 128),
-        "per_step": [],
     }
+    if previous:
+        reruns = {
+            s: {"command": command, "commit": git_commit(), "date": time.strftime("%Y-%m-%d")} for s in only
+        }
+        res["reruns"] = {**previous.get("reruns", {}), **reruns}
 
     def save():
         write_text(out / "precision.json", json.dumps(res, indent=1, default=float) + "\n")
@@ -472,9 +470,9 @@ def main(argv=None) -> int:
         res["pastiche"] = pastiche(pairs[: args.pastiche_pairs], 512, 50, args.pastiche_precision, None)
         save()
     if "fast" in only:
-        train_size, batch = (32, 2) if args.quick else (128, 4)
+        train_size, batch = (32, 2) if args.quick else (256, 4)  # 256 px: the shipped networks' crops
         res["fast"] = fast_network(
-            train_size, batch, 1 if args.quick else 3, 64 if args.quick else 512, repeats
+            train_size, batch, 1 if args.quick else 5, 64 if args.quick else 512, repeats
         )
         res["fast"] |= {"train_size": train_size, "batch": batch}
         save()

@@ -140,7 +140,10 @@ def build_parser() -> argparse.ArgumentParser:
         _config_flags(p, command)
         _output_flags(p)
     _fast_parsers(sub)
-    sub.add_parser("list", help="list the image names that resolve here (bundled and NST_EXTRA_IMAGES)")
+    sub.add_parser(
+        "list",
+        help="list the image names that resolve here (bundled and NST_EXTRA_IMAGES) and the shipped networks",
+    )
     figures = sub.add_parser(
         "figures", help="write a page (Markdown or Hugo shortcodes) of all saved figures, in notebook order"
     )
@@ -180,6 +183,7 @@ _ARG_TYPES = {
     "dict[str, float]": {"type": _layers},
     "tuple[tuple[float, int], ...]": {"type": _pyramid},
     "tuple[float, ...] | None": {"type": float, "nargs": "+", "metavar": "W"},
+    "tuple[str, ...] | None": {"type": lambda text: str(_path(text)), "nargs": "+", "metavar": "SOURCE"},
 }
 
 
@@ -560,11 +564,16 @@ def _recorded_file(args, entry, what: str, flag: str) -> str:
 
 def _run(args) -> int:
     if args.command == "list":
-        from nst_tf.data import list_images
+        from nst_tf.data import list_images, shipped_models
         from nst_tf.files import printable
 
         for name, path in sorted(list_images().items()):
             print(f"{printable(name):28s} {printable(path)}")
+        shipped = shipped_models()
+        if shipped:
+            print("\nnetworks that ship trained (stylize --style NAME):")
+            for name, path in shipped.items():
+                print(f"{printable(name):28s} {printable(path)}")
         return 0
     if args.command == "figures":
         from nst_tf.figures import export_page
@@ -815,7 +824,12 @@ def _fast_parsers(sub):
         "for the memory available is refused before it is decoded (NST_MEMORY_LIMIT_GB sets the budget).",
     )
     stylize.add_argument("inputs", nargs="+", type=_path, metavar="INPUT", help="image, folder or video")
-    stylize.add_argument("--model", "-m", type=_path, required=True, help="a .keras file written by `train`")
+    which = stylize.add_mutually_exclusive_group(required=True)
+    which.add_argument("--model", "-m", type=_path, help="a .keras file written by `train`")
+    which.add_argument(
+        "--style",
+        help="a network that ships trained, by style name (`python -m nst_tf list` shows them)",
+    )
     stylize.add_argument(
         "--output", "-o", type=_path, help="output folder (default: a new folder in data/output/stylize/)"
     )
@@ -914,6 +928,8 @@ def _stylize(args) -> int:
 
     if args.batch_size < 1 or (args.size is not None and not 16 <= args.size <= 16384):
         raise ConfigError("--batch-size must be >= 1 and --size from 16 to 16384")
+    if args.style is not None:  # a network that ships trained
+        args.model = fast.shipped_model(args.style)
     model = fast.load_model(args.model, args.precision)
     if args.output:
         out_dir = Path(os.path.abspath(user_path(args.output)))

@@ -56,6 +56,16 @@ def _bundled_dir() -> Path:
 
 #: Bundled example images: ``content/`` and ``style/`` subfolders.
 BUNDLED_DIR = _bundled_dir()
+#: The networks that ship trained, one per style (made by ``python -m benchmarks.shipped train``):
+#: ``data/models/<style>.keras`` with its sidecar ``.json`` and data manifest ``.data.json``.
+SHIPPED_DIR = BUNDLED_DIR.parent / "models"
+
+
+def shipped_models() -> dict[str, Path]:
+    """``{style: model path}`` of the networks that ship trained, in name order (no TensorFlow)."""
+    return {p.stem: p for p in sorted(SHIPPED_DIR.glob("*.keras"))} if SHIPPED_DIR.is_dir() else {}
+
+
 #: Default folder for results, used when ``NST_OUTPUT_DIR`` is not set. The
 #: module attribute ``OUTPUT_DIR`` (see ``__getattr__`` at the end) and
 #: :func:`output_dir` both honour ``NST_OUTPUT_DIR`` at the time they are read.

@@ -334,6 +334,7 @@ class TrainResult:
     precision: dict = field(default_factory=dict)
     strategy: dict = field(default_factory=dict)
     path: Path | None = None
+    pool: datasets.Pool | None = None
 
     def metadata(self) -> dict:
         from nst_tf.transfer import versions
@@ -343,7 +344,11 @@ class TrainResult:
             "config": self.config.to_dict(),
             "style": self.style,
             "data": self.data,
-            "held_out": list(HELD_OUT) if self.config.content_dir is None else [],
+            "data_manifest": datasets.manifest_path(self.path).name if self.path else None,
+            "data_sources": list(self.config.sources()),
+            "held_out": list(HELD_OUT)
+            if any(str(s).lower() in datasets.SOURCES for s in self.config.sources())
+            else [],
             "steps_done": self.steps_done,
             "stopped": self.stopped,
             "loss": dict(zip(("loss", "content", "style", "tv"), self.history[-1][1:5]))
@@ -439,7 +444,8 @@ def train(
     loss_fn = PerceptualLoss(config, load_image(style_path))
     if config.size < loss_fn.min_side:
         raise ConfigError(f"size {config.size} is below {loss_fn.min_side} px, too small for these layers")
-    paths = training_photos(config.content_dir)
+    pool = datasets.training_pool(config.sources(), crop_size=config.size, progress=progress)
+    paths = pool.paths()
     with strategy.scope():
         model = build_transformer(
             config.width, config.res_blocks, seed=config.seed, precision=config.precision
@@ -450,7 +456,11 @@ def train(
         _restore(model, optimizer, arrays)
     result = TrainResult(
         model, config, history, start,
-        data=[{"path": str(p), "sha256": _sha256(p)} for p in paths],
+        data=[
+            {"path": str(p.path), "source": p.source, "licence": p.licence, "sha256": (p.sha256 or "")[:12]}
+            for p in pool.photos
+        ],
+        pool=pool,
         style={"name": config.style, "path": str(style_path), "sha256": _sha256(style_path)},
         weights=get_weights(config.weights)[1],
         precision=precisions.describe(config.precision),
@@ -492,6 +502,8 @@ def train(
         try:
             if result.stopped != "nonfinite":
                 _save_checkpoint(ckpt, model, optimizer, result.steps_done, config, history)
+            result.path = Path(output)
+            datasets.write_manifest(output, pool, style=result.style["name"])
             result.path = save_model(model, output, result.metadata())
         finally:
             for sig, handler in previous.items():
@@ -560,6 +572,24 @@ def load_model(path, precision: str | None = "auto") -> keras.Model:
             f"cannot run model '{printable(path)}' in {printable(precision)} precision: {_reason(err)} — "
             "pass --precision float32 (precision='float32')"
         ) from None
+
+
+#: The networks that ship trained: ``nst_tf.data.SHIPPED_DIR`` (``data/models``).
+SHIPPED_DIR = nst_data.SHIPPED_DIR
+shipped_models = nst_data.shipped_models
+
+
+def shipped_model(style: str) -> Path:
+    """The shipped network for ``style`` (``starry_night``, ``Starry Night`` and ``starry-night``
+    alike); one-line ConfigError naming the shipped ones otherwise."""
+    models = shipped_models()
+    key = "_".join(str(style).strip().lower().replace("-", " ").split())
+    if key in models:
+        return models[key]
+    raise ConfigError(
+        f"no shipped network for style {printable(style)!r}: choose {', '.join(models) or '(none shipped)'}, "
+        "or train one (python -m nst_tf train --style IMAGE) and pass --model"
+    )
 
 
 def _reason(err: BaseException) -> str:

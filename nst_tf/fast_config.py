@@ -79,6 +79,12 @@ class TrainConfig:
     content_dir: str | None = _setting(
         None, "folder of training photos (none: the bundled and scikit-image photos)", cli=_CLI
     )
+    data: tuple[str, ...] | None = _setting(
+        None,
+        "training pool sources, in order: offline, skimage, matplotlib, sklearn, bundled, coco, "
+        "coco-train, or a folder (none: --content-dir, else bundled)",
+        cli=_CLI,
+    )
     seed: int = _setting(0, "random seed (weights, crops, flips)", cli=_CLI)
     weights: str | None = _setting(None, "VGG19 weights .h5 file (none: resolved automatically)", cli=_CLI)
     precision: str = _setting(
@@ -116,6 +122,17 @@ class TrainConfig:
             value = getattr(self, name)
             if not _is_int(value) or not low <= value <= high:
                 raise ConfigError(f"{name} must be an integer from {low} to {high:,}, got {_show(value)}")
+        if self.data is not None and (
+            isinstance(self.data, str)
+            or not isinstance(self.data, (list, tuple))
+            or not self.data
+            or not all(isinstance(d, str) and d for d in self.data)
+        ):
+            raise ConfigError(
+                f'data must be a list of sources (e.g. ["offline", "photos/"]), got {_show(self.data)}'
+            )
+        if self.data is not None and self.content_dir is not None:
+            raise ConfigError("give the training photos once: --data DIR or --content-dir DIR, not both")
         if not _is_int(self.seed) or not 0 <= self.seed < 2**32:
             raise ConfigError(f"seed must be an integer from 0 to 2**32 - 1, got {_show(self.seed)}")
         return self
@@ -132,10 +149,19 @@ class TrainConfig:
         unknown = sorted(set(data) - names)
         if unknown:
             raise ConfigError(f"unknown training setting(s) {unknown}: valid keys are {sorted(names)}")
+        if isinstance(data.get("data"), list):  # JSON has no tuples
+            data = {**data, "data": tuple(data["data"])}
         return cls(**data)
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), indent=2)
+
+    def sources(self) -> tuple:
+        """The training pool's sources (:func:`nst_tf.datasets.training_pool`): ``data``, else
+        ``content_dir``, else the bundled set."""
+        if self.data is not None:
+            return tuple(self.data)
+        return (self.content_dir,) if self.content_dir is not None else ("bundled",)
 
     def replace(self, **changes) -> TrainConfig:
         try:

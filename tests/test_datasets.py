@@ -394,3 +394,53 @@ def test_a_plain_http_coco_address_is_refused_unless_the_user_set_it(monkeypatch
     assert datasets._coco_base("http://127.0.0.1:1/zips") == ("http://127.0.0.1:1/zips", True)
     with pytest.raises(DownloadError, match="https"):
         datasets._coco_base("ftp://example.org/zips")
+
+
+# ----------------------------------------------------------------------------- train --data
+def test_train_config_data_sources_and_their_errors(tmp_path):
+    from nst_tf.fast_config import TrainConfig
+
+    assert TrainConfig().sources() == ("bundled",)
+    assert TrainConfig(content_dir="photos").sources() == ("photos",)
+    config = TrainConfig(data=("offline", "photos/")).validate()
+    assert config.sources() == ("offline", "photos/")
+    # JSON has no tuples: a sidecar's config comes back equal
+    assert TrainConfig.from_dict(json.loads(config.to_json())) == config
+    for bad in ("offline", [], [""], [3]):
+        with pytest.raises(ConfigError, match="data must be a list of sources"):
+            TrainConfig(data=bad).validate()
+    with pytest.raises(ConfigError, match="not both"):
+        TrainConfig(data=("offline",), content_dir="photos").validate()
+
+
+@pytest.mark.slow
+def test_train_data_folder_writes_the_manifest_beside_the_model(tmp_path, capsys):
+    from tests.conftest import run_cli
+
+    folder = tmp_path / "mine"
+    folder.mkdir()
+    for i in range(2):
+        (folder / f"p{i}.jpg").write_bytes(_jpeg(48, 40, seed=i))
+    (folder / "broken.jpg").write_bytes(b"not an image")
+    (folder / "tiny.png").write_bytes(_jpeg(20, 20, seed=9, fmt="PNG"))  # below the 32 px crop
+    out = tmp_path / "m.keras"
+    code, stdout, err = run_cli(
+        capsys, "train", "--style", "gravel", "--data", str(folder), "--size", "32", "--batch-size", "1",
+        "--steps", "1", "--width", "4", "--res-blocks", "1", "--output", str(out), "--quiet",
+    )  # fmt: skip
+    assert code == 0, err
+    assert "broken.jpg" in err and "tiny.png" in err  # both reported, neither trained on
+    side = json.loads(out.with_suffix(".json").read_text())
+    assert side["data_sources"] == [str(folder)] and side["held_out"] == []
+    assert sorted(Path(d["path"]).name for d in side["data"]) == ["p0.jpg", "p1.jpg"]
+    manifest = json.loads((tmp_path / side["data_manifest"]).read_text())
+    assert side["data_manifest"] == "m.data.json" and manifest["count"] == 2
+    assert manifest["sources"] == {"folder": 2} and manifest["style"] == "gravel"
+    assert {e["sha256"][:12] for e in manifest["photos"]} == {d["sha256"] for d in side["data"]}
+    # an unknown source: one line, exit 2, no model written
+    code, _, err = run_cli(
+        capsys, "train", "--data", "nosuchsource", "--size", "32", "--steps", "1",
+        "--output", str(tmp_path / "n.keras"), "--quiet",
+    )  # fmt: skip
+    assert code == 2 and "unknown data source 'nosuchsource'" in err and err.count("\n") == 1, err
+    assert not (tmp_path / "n.keras").exists()

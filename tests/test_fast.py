@@ -341,6 +341,32 @@ def test_video_blend_lowers_flicker(trained, tmp_path):
     assert blended["flicker_output"] < plain["flicker_output"]
 
 
+def test_cli_stylize_by_style_name_finds_the_shipped_network(trained, tmp_path, capsys, monkeypatch):
+    import shutil
+
+    from nst_tf import data
+
+    shipped = tmp_path / "models"
+    shipped.mkdir()
+    shutil.copyfile(trained, shipped / "starry_night.keras")
+    monkeypatch.setattr(data, "SHIPPED_DIR", shipped)
+    code, out, err = run_cli(
+        capsys, "stylize", str(ROOT / "data/src/content/coffee.jpg"), "--style", "Starry Night",
+        "--size", "40", "--output", str(tmp_path / "out"), "--quiet",
+    )  # fmt: skip
+    assert code == 0, err
+    side = json.loads((tmp_path / "out" / "coffee.json").read_text())
+    assert side["model"]["path"] == str(shipped / "starry_night.keras")
+    code, out, _ = run_cli(capsys, "list")
+    assert code == 0 and "starry_night" in out.split("ship trained")[1]
+    # a style with no shipped network, and --model with --style: one line each, exit 2
+    code, _, err = run_cli(capsys, "stylize", "x.png", "--style", "mona_lisa")
+    assert code == 2 and "no shipped network for style 'mona_lisa': choose starry_night" in err
+    assert err.count("\n") == 1
+    code, _, err = run_cli(capsys, "stylize", "x.png", "--style", "starry_night", "--model", str(trained))
+    assert code == 2 and "not allowed with" in err and err.count("\n") == 1
+
+
 def test_stylize_unknown_model_is_one_line(tmp_path, capsys):
     code, _, err = run_cli(capsys, "stylize", "--model", str(tmp_path / "none.keras"), "x.png")
     assert code == 2 and "does not exist" in err and err.count("\n") == 1

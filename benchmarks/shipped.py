@@ -1,0 +1,256 @@
+"""The networks that ship trained (issue #23.2-3): ``python -m benchmarks.shipped train|evaluate``.
+
+``train`` trains (or, after an interruption, resumes) one fast network per style of ``--styles``
+with :data:`RECIPE` through :func:`nst_tf.fast.train` (the trainer users run; checkpoints every 50
+steps into ``--work``), then installs the finished model with its sidecar and data manifest into
+``data/models/`` (:data:`nst_tf.fast.SHIPPED_DIR`), where ``stylize --style NAME`` finds it.
+
+``evaluate`` puts every shipped network beside the default transfer (``transfer_style``, 512 px)
+on photos kept out of training (``fast.HELD_OUT`` and, when ``NST_EXTRA_IMAGES`` has them, the
+calibration's photos): SSIM and edge correlation with the photo, style distance to the painting
+(:mod:`nst_tf.metrics`, the calibration's measures), the loss under the transfer objective beside
+L-BFGS after 10/30/100 steps at 256 px, stylise ms; the bar of issue #23.3 (SSIM and edge
+correlation at least 0.9x the transfer's, style distance at most 1.5x) per photo. Writes
+``benchmarks/results/shipped.{json,md}`` and ``shipped_sheet.jpg`` (results only: photo, transfer,
+network), with the commit, the command line and the CPU.
+
+The three paintings (The Starry Night, The Great Wave, Composition VII) are public domain; training
+here reads them from ``NST_EXTRA_IMAGES`` (``../shared/images``), never from the repository.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import sys
+import time
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+os.environ.setdefault("NST_PROGRESS", "0")
+
+ROOT = Path(__file__).resolve().parents[1]
+STYLES = ("starry_night", "great_wave", "kandinsky_composition_vii", "hubble_deep_field")
+#: How every shipped network is trained (TrainConfig fields; ``style`` is added per network).
+RECIPE = {
+    "size": 256,
+    "batch_size": 4,
+    "steps": 1000,
+    "style_weight": 3.0,  # the transfer's calibrated default (issue #16): same objective
+    "data": ("offline", "bundled"),
+    "checkpoint_every": 50,
+    "seed": 0,
+}
+#: Held-out photos measured when they resolve (bundled first; the rest from NST_EXTRA_IMAGES).
+PHOTOS = ("coffee", "rocket", "tubingen", "taj_mahal")
+EVAL_SIZE = 512
+LOSS_SIZE = 256
+LBFGS_STEPS = (10, 30, 100)
+BAR = {"ssim": 0.9, "edge_correlation": 0.9, "style_distance": 1.5}
+
+
+def log(msg):
+    print(f"[shipped {time.strftime('%H:%M:%S')}] {msg}", flush=True)
+
+
+def recipe(style: str, **changes):
+    from nst_tf.fast_config import TrainConfig
+
+    return TrainConfig(style=style, **{**RECIPE, **changes}).validate()
+
+
+def train(styles, work: Path, steps: int | None, install: bool) -> None:
+    from nst_tf import datasets, fast
+
+    work.mkdir(parents=True, exist_ok=True)
+    for style in styles:
+        out = work / f"{style}.keras"
+        config = recipe(style, **({"steps": steps} if steps else {}))
+        if fast.checkpoint_path(out).exists():
+            done = fast.read_checkpoint(fast.checkpoint_path(out))[0]["step"]
+            log(f"{style}: resuming at step {done} of {config.steps}")
+            result = fast.train(config.replace(steps=config.steps), output=out, resume=True, progress=True)
+        else:
+            log(f"{style}: training {config.steps} steps of {config.batch_size} crops of {config.size} px")
+            result = fast.train(config, output=out, progress=True)
+        log(f"{style}: {result.steps_done} steps, {result.images_per_s:.2f} images/s, {result.stopped}")
+        if result.stopped != "completed" or result.steps_done < config.steps:
+            log(f"{style}: not finished; rerun to resume")
+            return
+        if install:
+            fast.SHIPPED_DIR.mkdir(parents=True, exist_ok=True)
+            for src in (out, out.with_suffix(".json"), datasets.manifest_path(out)):
+                shutil.copyfile(src, fast.SHIPPED_DIR / src.name)
+            log(f"{style}: installed {fast.SHIPPED_DIR / out.name}")
+
+
+def _photos() -> list[tuple[str, Path]]:
+    from nst_tf import data
+
+    out = []
+    for name in PHOTOS:
+        try:
+            out.append((name, Path(data.resolve_image(name, "content"))))
+        except Exception:  # not bundled and not in NST_EXTRA_IMAGES: measured where present
+            continue
+    return out
+
+
+def evaluate(styles, out_dir: Path, quick: bool) -> dict:
+    import numpy as np
+
+    from benchmarks.calibrate import contact_sheet, thumbnail
+    from benchmarks.common import machine_info
+    from nst_tf import Config, fast, metrics, transfer_style
+    from nst_tf.images import load_image, resize_image, scaled_size
+
+    photos = _photos()[: 1 if quick else None]
+    eval_size, loss_size = (64, 48) if quick else (EVAL_SIZE, LOSS_SIZE)
+    lbfgs = (2, 3) if quick else LBFGS_STEPS
+    rows, cells = [], {}
+    for style in styles:
+        path = fast.shipped_model(style)
+        model = fast.load_model(path)
+        side = json.loads(path.with_suffix(".json").read_text())
+        config = fast.TrainConfig.from_dict(side["config"])
+        painting = load_image(fast.nst_data.resolve_image(style, "style"))
+        for name, photo_path in photos:
+            photo = load_image(photo_path)
+            photo = resize_image(photo, size=scaled_size(photo.shape, eval_size))
+            fast.stylize(model, photo)  # warm-up (tracing) left out of the time
+            t = time.perf_counter()
+            net = fast.stylize(model, photo)
+            net_s = time.perf_counter() - t
+            run = transfer_style(photo_path, style, config=Config(size=eval_size), progress=False)
+            row = {"style": style, "photo": name, "hw": list(photo.shape[:2]), "network_s": net_s,
+                   "transfer_s": run.seconds}  # fmt: skip
+            for key, image in (("network", net), ("transfer", run.image)):
+                row[key] = metrics.report(image, photo, painting)
+            ratio = {k: row["network"][k] / row["transfer"][k] for k in BAR}
+            row["ratio"] = ratio
+            row["meets_bar"] = bool(
+                ratio["ssim"] >= BAR["ssim"]
+                and ratio["edge_correlation"] >= BAR["edge_correlation"]
+                and ratio["style_distance"] <= BAR["style_distance"]
+            )
+            # the loss under the network's own objective, beside L-BFGS on that objective
+            opt = transfer_style(
+                photo_path, style, progress=False,
+                config=fast.transfer_config(config, loss_size, pyramid=(), steps=max(lbfgs)),
+            )  # fmt: skip
+            row["loss"] = {
+                "network": fast.evaluate(model, photo_path, config, loss_size),
+                **{f"lbfgs_{n}": opt.history.loss[n - 1] for n in lbfgs if n <= len(opt.history.loss)},
+            }
+            rows.append(row)
+            for key, image in (("transfer", run.image), ("network", net)):
+                kept = row["ratio"]["edge_correlation"] >= BAR["edge_correlation"] or key == "transfer"
+                cells[(f"{name} x {style}", key)] = (
+                    thumbnail(image),
+                    {**row[key], "structure_kept": kept},
+                )
+            log(
+                f"{style} on {name}: network SSIM {row['network']['ssim']:.3f} edge "
+                f"{row['network']['edge_correlation']:.3f} style {row['network']['style_distance']:.3f} | "
+                f"transfer {row['transfer']['ssim']:.3f} / {row['transfer']['edge_correlation']:.3f} / "
+                f"{row['transfer']['style_distance']:.3f} | bar {'met' if row['meets_bar'] else 'MISSED'}; "
+                f"{net_s * 1000:.0f} ms vs {run.seconds:.1f} s"
+            )
+    res = {
+        "machine": machine_info(),
+        "command": " ".join(["python -m benchmarks.shipped", *sys.argv[1:]]),
+        "bar": BAR,
+        "eval_size": eval_size,
+        "loss_size": loss_size,
+        "models": {s: json.loads(fast.shipped_model(s).with_suffix(".json").read_text()) for s in styles},
+        "rows": rows,
+        "summary": {
+            "met": sum(r["meets_bar"] for r in rows),
+            "of": len(rows),
+            "median_ratio": {k: float(np.median([r["ratio"][k] for r in rows])) for k in BAR} if rows else {},
+        },
+    }
+    for s in res["models"].values():
+        s.pop("history", None)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / "shipped.json").write_text(json.dumps(res, indent=1) + "\n")
+    (out_dir / "shipped.md").write_text(report_md(res))
+    pairs = list(dict.fromkeys(k[0] for k in cells))
+    contact_sheet(cells, pairs, ["transfer", "network"], out_dir / "shipped_sheet.jpg")
+    log(f"wrote {out_dir / 'shipped.md'}: bar met on {res['summary']['met']} of {res['summary']['of']}")
+    return res
+
+
+def report_md(res: dict) -> str:
+    m = res["machine"]
+    lines = [
+        "# Shipped fast networks (`python -m benchmarks.shipped evaluate`)",
+        "",
+        f"{m.get('cpu')}, {m.get('cores')} cores; TensorFlow {m.get('tensorflow')}; commit "
+        f"`{m.get('commit')}`; command `{res['command']}`.",
+        "",
+        f"Held-out photos at {res['eval_size']} px long side; the network's output beside the default "
+        "transfer's (`transfer_style`, 20 + 10 L-BFGS steps). Bar of issue #23.3: SSIM and edge "
+        "correlation with the photo at least 0.9x the transfer's, style distance at most 1.5x. "
+        "Contact sheet: `shipped_sheet.jpg`.",
+        "",
+        "| style | photo | SSIM net / transfer | edge corr net / transfer | style dist net / transfer "
+        "| bar | stylise ms | transfer s |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for r in res["rows"]:
+        n, t = r["network"], r["transfer"]
+        lines.append(
+            f"| {r['style']} | {r['photo']} | {n['ssim']:.3f} / {t['ssim']:.3f} | "
+            f"{n['edge_correlation']:.3f} / {t['edge_correlation']:.3f} | "
+            f"{n['style_distance']:.3f} / {t['style_distance']:.3f} | {'met' if r['meets_bar'] else 'missed'} | "
+            f"{r['network_s'] * 1000:.0f} | {r['transfer_s']:.1f} |"
+        )
+    s = res["summary"]
+    lines += ["", f"Bar met on {s['met']} of {s['of']}; median ratios network / transfer: "
+              + ", ".join(f"{k} {v:.2f}" for k, v in s.get("median_ratio", {}).items()), ""]  # fmt: skip
+    lines += [
+        f"## Loss under each network's own objective at {res['loss_size']} px",
+        "",
+        "| style | photo | network | " + " | ".join(f"L-BFGS {n}" for n in LBFGS_STEPS) + " |",
+        "|---|---|---|" + "---|" * len(LBFGS_STEPS),
+    ]
+    for r in res["rows"]:
+        loss = r["loss"]
+        lines.append(
+            f"| {r['style']} | {r['photo']} | {loss['network']:.3f} | "
+            + " | ".join(f"{loss.get(f'lbfgs_{n}', float('nan')):.3f}" for n in LBFGS_STEPS)
+            + " |"
+        )
+    lines += ["", "## How each was trained", "", "| style | steps | crops | images/s | minutes | photos |",
+              "|---|---|---|---|---|---|"]  # fmt: skip
+    for style, side in res["models"].items():
+        c, t = side["config"], side["timings"]
+        lines.append(
+            f"| {style} | {side['steps_done']} | {c['batch_size']} x {c['size']} px | {t['images_per_s']:.2f} "
+            f"| {t['total_s'] / 60:.1f} | {len(side['data'])} ({', '.join(side.get('data_sources', []))}) |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("action", choices=["train", "evaluate"])
+    parser.add_argument("--styles", nargs="+", default=list(STYLES))
+    parser.add_argument("--steps", type=int, help=f"training steps (default {RECIPE['steps']})")
+    parser.add_argument("--work", type=Path, default=ROOT / "data/output/shipped_work")
+    parser.add_argument("--no-install", action="store_true", help="train only; leave data/models alone")
+    parser.add_argument("--out", type=Path, default=ROOT / "benchmarks/results")
+    parser.add_argument("--quick", action="store_true", help="evaluate one photo at 64 px (machinery)")
+    args = parser.parse_args(argv)
+    if args.action == "train":
+        train(args.styles, args.work, args.steps, not args.no_install)
+    else:
+        evaluate(args.styles, args.out, args.quick)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
