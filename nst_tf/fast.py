@@ -91,38 +91,71 @@ class CropLike(keras.layers.Layer):
         return x[:, : shape[1], : shape[2], :]
 
 
+@keras.saving.register_keras_serializable(package="nst_tf")
+class ReflectPad(keras.layers.Layer):
+    """Pad height and width by ``pad`` pixels on each side with the mirror image of the border
+    (``tf.pad(mode="REFLECT")``): the convolution after it sees picture, not zeros, at the edges,
+    so the network paints no dark frame around its outputs (format 2; format 1 padded with zeros)."""
+
+    def __init__(self, pad: int, **kwargs):
+        super().__init__(**kwargs)
+        self.pad = int(pad)
+
+    def call(self, x):
+        p = self.pad
+        return tf.pad(x, [[0, 0], [p, p], [p, p], [0, 0]], mode="REFLECT")
+
+    def get_config(self):
+        return {**super().get_config(), "pad": self.pad}
+
+
+#: The network's format, recorded in every model's sidecar: 2 pads with the border's mirror image
+#: (``ReflectPad``), 1 (before issue #23) with zeros. Both load and stylise.
+FORMAT = 2
+PADDINGS = ("reflect", "zero")
+
+
 def _norm(channels: int, name: str):
     # instance normalisation: each image's channels normalised over their own H x W positions
     return keras.layers.GroupNormalization(groups=channels, epsilon=1e-3, name=name)
 
 
-def _conv(x, channels, kernel, name, strides=1, relu=True):
-    x = keras.layers.Conv2D(channels, kernel, strides=strides, padding="same", name=name)(x)
+def _conv(x, channels, kernel, name, strides=1, relu=True, padding="reflect"):
+    if padding == "reflect":  # same output size as padding="same" (odd kernels), for any stride
+        x = ReflectPad(kernel // 2, name=f"{name}_pad")(x)
+    x = keras.layers.Conv2D(
+        channels, kernel, strides=strides, padding="valid" if padding == "reflect" else "same", name=name
+    )(x)
     x = _norm(channels, f"{name}_in")(x)
     return keras.layers.ReLU(name=f"{name}_relu")(x) if relu else x
 
 
-def _residual(x, channels, name):
-    y = _conv(x, channels, 3, f"{name}_a")
-    y = _conv(y, channels, 3, f"{name}_b", relu=False)
+def _residual(x, channels, name, padding):
+    y = _conv(x, channels, 3, f"{name}_a", padding=padding)
+    y = _conv(y, channels, 3, f"{name}_b", relu=False, padding=padding)
     return keras.layers.Add(name=name)([x, y])
 
 
-def _upsample(x, channels, name):
+def _upsample(x, channels, name, padding):
+    # resize, then convolve: no transposed convolution, so no checkerboard (Odena et al. 2016)
     x = keras.layers.UpSampling2D(2, interpolation="nearest", name=f"{name}_resize")(x)
-    return _conv(x, channels, 3, name)
+    return _conv(x, channels, 3, name, padding=padding)
 
 
-def _body(x, width: int, res_blocks: int):
+def _body(x, width: int, res_blocks: int, padding: str = "reflect"):
     """Encoder (full, 1/2, 1/4 resolution), residual blocks, decoder back to full resolution."""
-    x = _conv(x, width, 9, "enc1")
-    x = _conv(x, 2 * width, 3, "enc2", strides=2)
-    x = _conv(x, 4 * width, 3, "enc3", strides=2)
+    if padding not in PADDINGS:
+        raise ConfigError(f"padding must be one of {', '.join(PADDINGS)}, got {padding!r}")
+    x = _conv(x, width, 9, "enc1", padding=padding)
+    x = _conv(x, 2 * width, 3, "enc2", strides=2, padding=padding)
+    x = _conv(x, 4 * width, 3, "enc3", strides=2, padding=padding)
     for i in range(res_blocks):
-        x = _residual(x, 4 * width, f"res{i + 1}")
-    x = _upsample(x, 2 * width, "dec1")
-    x = _upsample(x, width, "dec2")
-    x = keras.layers.Conv2D(3, 9, padding="same", name="to_rgb")(x)
+        x = _residual(x, 4 * width, f"res{i + 1}", padding)
+    x = _upsample(x, 2 * width, "dec1", padding)
+    x = _upsample(x, width, "dec2", padding)
+    if padding == "reflect":
+        x = ReflectPad(4, name="to_rgb_pad")(x)
+    x = keras.layers.Conv2D(3, 9, padding="valid" if padding == "reflect" else "same", name="to_rgb")(x)
     # RGB in [0, 255] through a scaled tanh, as Johnson et al.; in float32 under any policy
     x = keras.layers.Activation("tanh", name="tanh", dtype="float32")(x)
     return keras.layers.Rescaling(127.5, offset=127.5, name="to_pixels", dtype="float32")(x)
@@ -145,18 +178,19 @@ def _dtype_policy(policy: str):
 
 
 def build_transformer(
-    width: int = 16, res_blocks: int = 5, seed: int = 0, precision: str = "float32"
+    width: int = 16, res_blocks: int = 5, seed: int = 0, precision: str = "float32", padding: str = "reflect"
 ) -> keras.Model:
     """Johnson et al.'s image transformation network: RGB [0, 255] (N, H, W, 3) -> same shape.
 
     ``precision`` (``nst_tf.precision``): in bfloat16 the layers compute under Keras's
     ``mixed_bfloat16`` (float32 weights, bfloat16 arithmetic; no loss scaling needed), the
-    output layers (``FLOAT32_LAYERS``) in float32."""
+    output layers (``FLOAT32_LAYERS``) in float32. ``padding``: "reflect" (format 2, the default)
+    mirrors the border before each convolution, "zero" (format 1) pads with zeros."""
     keras.utils.set_random_seed(int(seed))
     with _dtype_policy(precisions.keras_policy(precision)):
         photo = keras.Input((None, None, 3), name="photo")
         x = keras.layers.Rescaling(1 / 127.5, offset=-1.0, name="from_pixels")(photo)
-        out = CropLike(name="crop", dtype="float32")(_body(x, width, res_blocks), photo)
+        out = CropLike(name="crop", dtype="float32")(_body(x, width, res_blocks, padding), photo)
         return keras.Model(photo, out, name=f"transformer_w{width}_r{res_blocks}")
 
 
@@ -341,6 +375,7 @@ class TrainResult:
 
         return {
             "kind": "nst_tf fast style transfer network (Johnson et al. 2016)",
+            "format": FORMAT,
             "config": self.config.to_dict(),
             "style": self.style,
             "data": self.data,
