@@ -412,7 +412,11 @@ def main(argv=None) -> int:
     parser.add_argument("--pastiche-precision", default="auto", choices=["auto", *PRECISIONS])
     parser.add_argument("--pastiche-pairs", type=int, help="pairs compared with pastiche (default all)")
     parser.add_argument(
-        "--only", nargs="+", choices=["per_step", "wall", "pastiche", "fast"], help="sections"
+        "--only",
+        nargs="+",
+        choices=["per_step", "wall", "pastiche", "fast", "quality"],
+        help="sections to (re)run into the results file, keeping the others (quality: reread "
+        "precision_quality.json)",
     )
     parser.add_argument("--out", type=Path, help="output folder (default benchmarks/results)")
     args = parser.parse_args(argv)
