@@ -51,7 +51,6 @@ PHOTOS = ("coffee", "rocket", "tubingen", "taj_mahal")
 EVAL_SIZE = 512
 LOSS_SIZE = 256
 LBFGS_STEPS = (10, 30, 100)
-BAR = {"ssim": 0.9, "edge_correlation": 0.9, "style_distance": 1.5}
 
 
 def log(msg):
@@ -106,8 +105,7 @@ def evaluate(styles, out_dir: Path, quick: bool) -> dict:
 
     from benchmarks.calibrate import contact_sheet, thumbnail
     from benchmarks.common import machine_info
-    from nst_tf import Config, fast, metrics, transfer_style
-    from nst_tf.images import load_image, resize_image, scaled_size
+    from nst_tf import fast, transfer_style
 
     photos = _photos()[: 1 if quick else None]
     eval_size, loss_size = (64, 48) if quick else (EVAL_SIZE, LOSS_SIZE)
@@ -118,26 +116,15 @@ def evaluate(styles, out_dir: Path, quick: bool) -> dict:
         model = fast.load_model(path)
         side = json.loads(path.with_suffix(".json").read_text())
         config = fast.TrainConfig.from_dict(side["config"])
-        painting = load_image(fast.nst_data.resolve_image(style, "style"))
         for name, photo_path in photos:
-            photo = load_image(photo_path)
-            photo = resize_image(photo, size=scaled_size(photo.shape, eval_size))
-            fast.stylize(model, photo)  # warm-up (tracing) left out of the time
-            t = time.perf_counter()
-            net = fast.stylize(model, photo)
-            net_s = time.perf_counter() - t
-            run = transfer_style(photo_path, style, config=Config(size=eval_size), progress=False)
-            row = {"style": style, "photo": name, "hw": list(photo.shape[:2]), "network_s": net_s,
-                   "transfer_s": run.timings["total_s"]}  # fmt: skip
-            for key, image in (("network", net), ("transfer", run.image)):
-                row[key] = metrics.report(image, photo, painting)
-            ratio = {k: row["network"][k] / row["transfer"][k] for k in BAR}
-            row["ratio"] = ratio
-            row["meets_bar"] = bool(
-                ratio["ssim"] >= BAR["ssim"]
-                and ratio["edge_correlation"] >= BAR["edge_correlation"]
-                and ratio["style_distance"] <= BAR["style_distance"]
-            )
+            cmp = fast.compare_with_transfer(model, config, photo_path, eval_size)
+            net, transferred = cmp["images"]["network"], cmp["images"]["transfer"]
+            row = {
+                "style": style, "photo": name, "hw": list(net.shape[:2]),
+                "network_s": cmp["seconds"]["network"], "transfer_s": cmp["seconds"]["transfer"],
+                "network": cmp["network"], "transfer": cmp["transfer"], "ratio": cmp["ratio"],
+                "meets_bar": cmp["meets_bar"],
+            }  # fmt: skip
             # the loss under the network's own objective, beside L-BFGS on that objective
             opt = transfer_style(
                 photo_path, style, progress=False,
@@ -148,8 +135,8 @@ def evaluate(styles, out_dir: Path, quick: bool) -> dict:
                 **{f"lbfgs_{n}": opt.history.loss[n - 1] for n in lbfgs if n <= len(opt.history.loss)},
             }
             rows.append(row)
-            for key, image in (("transfer", run.image), ("network", net)):
-                kept = row["ratio"]["edge_correlation"] >= BAR["edge_correlation"] or key == "transfer"
+            for key, image in (("transfer", transferred), ("network", net)):
+                kept = row["ratio"]["edge_correlation"] >= fast.BAR["edge_correlation"] or key == "transfer"
                 cells[(f"{name} x {style}", key)] = (
                     thumbnail(image),
                     {**row[key], "structure_kept": kept},
@@ -159,12 +146,12 @@ def evaluate(styles, out_dir: Path, quick: bool) -> dict:
                 f"{row['network']['edge_correlation']:.3f} style {row['network']['style_distance']:.3f} | "
                 f"transfer {row['transfer']['ssim']:.3f} / {row['transfer']['edge_correlation']:.3f} / "
                 f"{row['transfer']['style_distance']:.3f} | bar {'met' if row['meets_bar'] else 'MISSED'}; "
-                f"{net_s * 1000:.0f} ms vs {row['transfer_s']:.1f} s"
+                f"{row['network_s'] * 1000:.0f} ms vs {row['transfer_s']:.1f} s"
             )
     res = {
         "machine": machine_info(),
         "command": " ".join(["python -m benchmarks.shipped", *sys.argv[1:]]),
-        "bar": BAR,
+        "bar": fast.BAR,
         "eval_size": eval_size,
         "loss_size": loss_size,
         "models": {s: json.loads(fast.shipped_model(s).with_suffix(".json").read_text()) for s in styles},
@@ -172,7 +159,9 @@ def evaluate(styles, out_dir: Path, quick: bool) -> dict:
         "summary": {
             "met": sum(r["meets_bar"] for r in rows),
             "of": len(rows),
-            "median_ratio": {k: float(np.median([r["ratio"][k] for r in rows])) for k in BAR} if rows else {},
+            "median_ratio": {k: float(np.median([r["ratio"][k] for r in rows])) for k in fast.BAR}
+            if rows
+            else {},
         },
     }
     for s in res["models"].values():

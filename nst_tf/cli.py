@@ -812,6 +812,11 @@ def _fast_parsers(sub):
         "--output", "-o", type=_path, help="model path (.keras); default: a new folder in data/output/train/"
     )
     o.add_argument("--resume", action="store_true", help="continue from the checkpoint of --output")
+    o.add_argument(
+        "--no-check",
+        action="store_true",
+        help="skip the closing check (the network beside the default transfer on the held-out photos)",
+    )
     o.add_argument("--overwrite", action="store_true", help="allow --output to replace an existing model")
     o.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
     stylize = sub.add_parser(
@@ -884,6 +889,8 @@ def _run_fast(args) -> int:
             f"saved {printable(result.path)} (+ .json, checkpoint {printable(fast.checkpoint_path(out).name)}): "
             f"{result.steps_done} steps, {result.images_per_s:.2f} images/s"
         )
+        if result.stopped == "completed" and not args.no_check:
+            _check_network(fast, result)
         if result.stopped == "interrupted":
             word, status = _stop_status()
             print(
@@ -896,6 +903,39 @@ def _run_fast(args) -> int:
             return 1
         return 0
     return _stylize(args)
+
+
+def _check_network(fast, result) -> None:
+    """Print whether the network does more than recolour (``fast.check_network``) and add it to
+    the model's sidecar."""
+    import json
+
+    from nst_tf.files import printable, write_text
+
+    check = fast.check_network(result.model, result.config)
+    if not check:
+        return
+    size = next(iter(check.values()))["size"]
+    print(
+        f"check at {size} px, network / default transfer (bar: SSIM and edge correlation >= 0.9x, "
+        "style distance <= 1.5x):"
+    )
+    for name, row in check.items():
+        n, t, r = row["network"], row["transfer"], row["ratio"]
+        verdict = "meets the bar" if row["meets_bar"] else "below the bar"
+        print(
+            f"  {printable(name)}: SSIM {n['ssim']:.2f} / {t['ssim']:.2f} ({r['ssim']:.2f}x), edge "
+            f"{n['edge_correlation']:.2f} / {t['edge_correlation']:.2f} ({r['edge_correlation']:.2f}x), "
+            f"style distance {n['style_distance']:.2f} / {t['style_distance']:.2f} "
+            f"({r['style_distance']:.2f}x), loss {n['loss']:.3g} / {t['loss']:.3g}: {verdict}"
+        )
+    if not all(row["meets_bar"] for row in check.values()):
+        print("  below the bar: train longer (--resume --steps N), or change --style-weight")
+    if result.path is not None:
+        side = result.path.with_suffix(".json")
+        meta = json.loads(side.read_text())
+        meta["check"] = check
+        write_text(side, json.dumps(meta, indent=2))
 
 
 def _model_output(args, config) -> Path:

@@ -58,6 +58,7 @@ from nst_tf.images import (
     load_image,
     preprocess,
     resize_image,
+    save_image,
     scaled_size,
     to_uint8,
 )
@@ -369,6 +370,8 @@ class TrainResult:
     strategy: dict = field(default_factory=dict)
     path: Path | None = None
     pool: datasets.Pool | None = None
+    validation: list = field(default_factory=list)  # strips written (names in M.val/)
+    loss_curve: str | None = None
 
     def metadata(self) -> dict:
         from nst_tf.transfer import versions
@@ -390,6 +393,13 @@ class TrainResult:
             if self.history
             else {},
             "history": [[round(v, 6) for v in row] for row in self.history],
+            "validation": {
+                "folder": validation_dir(self.path).name if self.path else None,
+                "photos": [p.stem for p in _held_out_paths()] if self.validation else [],
+                "long_side": VALIDATION_SIDE,
+                "strips": self.validation,
+            },
+            "loss_curve": self.loss_curve,
             "timings": {"total_s": round(self.seconds, 2), "images_per_s": round(self.images_per_s, 3)},
             "strategy": self.strategy,
             "parameters": int(self.model.count_params()),
@@ -441,6 +451,61 @@ def _progress(total: int, initial: int, enabled):
     return tqdm(
         total=total, initial=initial, desc="train", disable=not enabled, leave=False, dynamic_ncols=True
     )
+
+
+#: Long side of the held-out photos in the validation strips written during training.
+VALIDATION_SIDE = 128
+
+
+def validation_dir(model_path) -> Path:
+    """Where training writes its validation strips: ``M.keras`` -> ``M.val/``."""
+    path = user_path(model_path)
+    return path.with_name(f"{path.stem}.val")
+
+
+def _held_out_paths() -> list[Path]:
+    """The bundled held-out photos (``HELD_OUT``) that are present."""
+    folder = nst_data.BUNDLED_DIR / "content"
+    return [p for p in (folder / f"{name}.jpg" for name in HELD_OUT) if p.is_file()]
+
+
+def _validation_photos() -> list[np.ndarray]:
+    return [load_image(p, VALIDATION_SIDE) for p in _held_out_paths()]
+
+
+def _validation_strip(model, photos, path: Path) -> Path:
+    """The held-out photos (top) above the network's outputs (bottom), side by side, as a JPEG."""
+    outs = [stylize(model, p) for p in photos]
+    height = max(p.shape[0] for p in photos)
+    pad = [np.pad(im, ((0, height - im.shape[0]), (0, 2), (0, 0)), constant_values=255) for im in photos]
+    top = np.concatenate(pad, 1)
+    bottom = np.concatenate(
+        [np.pad(o, ((0, height - o.shape[0]), (0, 2), (0, 0)), constant_values=255) for o in outs], 1
+    )
+    return save_image(np.concatenate([top, bottom], 0), path, quality=90)
+
+
+def _loss_curve(history: list, path: Path) -> Path:
+    """The training loss and its three terms against the step, as a PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+
+    rows = np.asarray([r[:5] for r in history], np.float64)
+    fig, ax = plt.subplots(figsize=(6, 3.5), dpi=100)
+    for i, label in enumerate(("loss", "content", "style", "tv"), start=1):
+        ax.plot(rows[:, 0], rows[:, i], label=label, lw=1.6 if i == 1 else 1.0)
+    ax.set_yscale("log")
+    ax.set_xlabel("step")
+    ax.set_ylabel("loss (weighted terms)")
+    ax.legend(frameon=False, ncol=4, fontsize=8)
+    fig.tight_layout()
+    try:
+        atomic_write(path, lambda fh: fig.savefig(fh, format="png"))
+    finally:
+        plt.close(fig)
+    return path
 
 
 def train(
@@ -506,6 +571,8 @@ def train(
     batches = iter(strategy.experimental_distribute_dataset(ds))
     writes = output is not None and _is_chief(strategy)  # one writer among the workers
     ckpt = checkpoint_path(output) if writes else None
+    val_photos = _validation_photos() if writes and config.validate_every else []
+    val_dir = validation_dir(output) if val_photos else None
     bar = _progress(config.steps, start, progress)
     t0, images = time.perf_counter(), 0
     try:
@@ -524,6 +591,10 @@ def train(
             bar.set_postfix(loss=f"{row[1]:.3g}", img_s=f"{rate:.2f}")
             if ckpt is not None and (step + 1) % config.checkpoint_every == 0:
                 _save_checkpoint(ckpt, model, optimizer, step + 1, config, history)
+            if val_dir is not None and (step + 1) % config.validate_every == 0:
+                result.validation.append(
+                    _validation_strip(model, val_photos, val_dir / f"step-{step + 1:06d}.jpg").name
+                )
             if callback is not None:
                 callback(step + 1, row[1])
     except KeyboardInterrupt:
@@ -539,6 +610,8 @@ def train(
                 _save_checkpoint(ckpt, model, optimizer, result.steps_done, config, history)
             result.path = Path(output)
             datasets.write_manifest(output, pool, style=result.style["name"])
+            if history:
+                result.loss_curve = _loss_curve(history, result.path.with_suffix(".loss.png")).name
             result.path = save_model(model, output, result.metadata())
         finally:
             for sig, handler in previous.items():
@@ -955,6 +1028,64 @@ def evaluate(model_or_image, photo, config: TrainConfig, size: int) -> float:
         content = transfer.load_inputs(cfg, photo, [config.style]).content
         image = stylize(model_or_image, resize_image(content, size=scaled_size(content.shape, size)))
     return transfer.loss_at(cfg, image, photo, [config.style])
+
+
+#: The bar a network must clear against the default transfer on held-out photos (issue #23.3):
+#: SSIM and edge correlation with the photo at least 0.9x the transfer's, style distance at most 1.5x.
+BAR = {"ssim": 0.9, "edge_correlation": 0.9, "style_distance": 1.5}
+
+
+def compare_with_transfer(model, config: TrainConfig, photo, size: int = 256) -> dict:
+    """Does the network do more than recolour? Its output on ``photo`` (long side ``size``) beside the
+    default transfer's (``transfer_style`` with ``Config``'s defaults at ``size``, same painting):
+    SSIM and edge correlation with the photo and style distance to the painting
+    (:func:`nst_tf.metrics.report`, the calibration's measures) and the loss under the network's own
+    objective (:func:`evaluate`), for both; the ratios network / transfer and whether they clear
+    :data:`BAR`. Returns ``{"network", "transfer", "ratio", "meets_bar", "images", "seconds"}``."""
+    from nst_tf import metrics
+    from nst_tf.transfer import transfer_style
+
+    path = nst_data.resolve_image(photo, "content") if isinstance(photo, (str, os.PathLike)) else photo
+    image = load_image(path) if isinstance(path, (str, os.PathLike)) else np.asarray(photo, np.float32)
+    image = resize_image(image, size=scaled_size(image.shape, size))
+    painting = load_image(nst_data.resolve_image(config.style, "style"))
+    stylize(model, image)  # the first call traces; leave it out of the time
+    t = time.perf_counter()
+    net = stylize(model, image)
+    net_s = time.perf_counter() - t
+    run = transfer_style(
+        image, config.style, config=Config(size=size, weights=config.weights), progress=False
+    )
+    out = {"images": {"network": net, "transfer": run.image}, "seconds": {}}
+    out["seconds"] = {"network": net_s, "transfer": run.timings["total_s"]}
+    for key, result in out["images"].items():
+        out[key] = metrics.report(result, image, painting) | {"loss": evaluate(result, image, config, size)}
+    out["ratio"] = {k: out["network"][k] / max(out["transfer"][k], 1e-12) for k in BAR}
+    r = out["ratio"]
+    out["meets_bar"] = bool(
+        r["ssim"] >= BAR["ssim"]
+        and r["edge_correlation"] >= BAR["edge_correlation"]
+        and r["style_distance"] <= BAR["style_distance"]
+    )
+    return out
+
+
+def check_size(config: TrainConfig) -> int:
+    """The long side a network is checked at: the painting's size in training (crop x
+    ``style_scale``), where its strokes have the scale the network learnt; at least 64 px."""
+    return max(64, round(config.size * config.style_scale))
+
+
+def check_network(model, config: TrainConfig, size: int | None = None) -> dict:
+    """:func:`compare_with_transfer` on each bundled held-out photo at ``size`` (default
+    :func:`check_size`): ``{photo: {network, transfer, ratio, meets_bar, seconds}}`` (no images)."""
+    size = size or check_size(config)
+    out = {}
+    for path in _held_out_paths():
+        row = compare_with_transfer(model, config, path, size)
+        row.pop("images")
+        out[path.stem] = row | {"size": size}
+    return out
 
 
 def transfer_config(config: TrainConfig, size: int, **changes) -> Config:

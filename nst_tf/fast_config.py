@@ -76,6 +76,9 @@ class TrainConfig:
     )
     pooling: str = _setting("max", "VGG19 pooling of the loss network", choices=POOLINGS, cli=_CLI)
     checkpoint_every: int = _setting(100, "save a checkpoint every N steps (and on Ctrl-C)", cli=_CLI)
+    validate_every: int = _setting(
+        100, "save the held-out photos stylised every N steps, M.val/step-N.jpg (0: never)", cli=_CLI
+    )
     content_dir: str | None = _setting(
         None, "folder of training photos (none: the bundled and scikit-image photos)", cli=_CLI
     )
@@ -118,6 +121,7 @@ class TrainConfig:
             ("width", 1, MAX_WIDTH),
             ("res_blocks", 0, MAX_BLOCKS),
             ("checkpoint_every", 1, MAX_STEPS),
+            ("validate_every", 0, MAX_STEPS),
         ):
             value = getattr(self, name)
             if not _is_int(value) or not low <= value <= high:

@@ -291,6 +291,42 @@ def test_cli_train_writes_model_sidecar_and_checkpoint(trained):
     assert trained.with_name("gravel.ckpt.npz").is_file()
 
 
+def test_cli_train_ends_with_the_check_against_the_default_transfer(trained):
+    side = json.loads(trained.with_suffix(".json").read_text())
+    check = side["check"]
+    assert set(check) == {"coffee", "rocket"}  # the held-out photos
+    for row in check.values():
+        assert row["size"] == 64  # 32 px crops: at least 64
+        for key in ("network", "transfer"):
+            assert {"ssim", "edge_correlation", "style_distance", "loss"} <= set(row[key])
+        assert row["ratio"]["ssim"] == pytest.approx(row["network"]["ssim"] / row["transfer"]["ssim"])
+        # two steps of training cannot reach the transfer's style: the bar is not met
+        assert row["meets_bar"] is False and row["ratio"]["style_distance"] > 1.5
+
+
+def test_training_writes_validation_strips_and_a_loss_curve(tmp_path):
+    from nst_tf import fast
+    from nst_tf.images import load_image
+
+    out = tmp_path / "m.keras"
+    result = fast.train(_config(steps=2, validate_every=1), output=out, progress=False)
+    assert result.validation == ["step-000001.jpg", "step-000002.jpg"]
+    strip = load_image(tmp_path / "m.val" / "step-000002.jpg")
+    photos = fast._validation_photos()
+    h = max(p.shape[0] for p in photos)
+    assert max(max(p.shape[:2]) for p in photos) == fast.VALIDATION_SIDE
+    assert strip.shape[:2] == (2 * h, sum(p.shape[1] + 2 for p in photos))  # photos above, outputs below
+    first = load_image(tmp_path / "m.val" / "step-000001.jpg")
+    assert np.abs(strip[h:] - first[h:]).mean() > 0.5  # the outputs change as it learns
+    assert np.abs(strip[:h] - first[:h]).mean() < 1  # the photos do not
+    side = json.loads((tmp_path / "m.json").read_text())
+    assert side["validation"]["strips"] == result.validation and side["validation"]["photos"] == [
+        "coffee",
+        "rocket",
+    ]
+    assert side["loss_curve"] == "m.loss.png" and (tmp_path / "m.loss.png").stat().st_size > 5000
+
+
 def test_cli_train_refuses_an_existing_model_in_one_line(trained, capsys):
     code, _, err = run_cli(capsys, "train", "--style", "gravel", "--steps", "1", "--output", str(trained))
     assert code == 2 and "already exists" in err and err.count("\n") == 1
