@@ -46,7 +46,7 @@ import numpy as np
 import tensorflow as tf
 
 from nst_tf import data as nst_data
-from nst_tf import datasets, resources
+from nst_tf import datasets, optimize, resources
 from nst_tf import precision as precisions
 from nst_tf.config import Config
 from nst_tf.errors import ConfigError, ImageError, NSTError
@@ -62,7 +62,7 @@ from nst_tf.images import (
     scaled_size,
     to_uint8,
 )
-from nst_tf.losses import content_loss, gram_matrix, mean_square, style_layer_loss, total_variation_loss
+from nst_tf.losses import gram_matrix
 from nst_tf.models import build_extractor, get_weights
 from nst_tf.vgg19 import min_input_side
 
@@ -244,7 +244,8 @@ class PerceptualLoss:
     def __init__(self, config: TrainConfig, style_image: np.ndarray):
         self.content_layers = {k: float(v) for k, v in config.content_layers.items()}
         self.style_layers = {k: float(v) for k, v in config.style_layers.items()}
-        self.weights = (config.content_weight, config.style_weight, config.tv_weight)
+        self.weights = {"content_weight": config.content_weight, "style_weight": config.style_weight,
+                        "tv_weight": config.tv_weight}  # fmt: skip
         layers = [*self.content_layers, *self.style_layers]
         self.min_side = min_input_side(layers)
         self.extractor = build_extractor(
@@ -256,29 +257,21 @@ class PerceptualLoss:
             raise ConfigError(f"the style image is too narrow for layers up to {max(layers)}: raise --size")
         feats = self.extractor(preprocess(style), training=False)
         self.grams = {k: tf.constant(gram_matrix(feats[k])) for k in self.style_layers}
-        self.style_scale = {k: w / mean_square(self.grams[k]) for k, w in self.style_layers.items()}
 
     def __call__(self, photos, outputs):
         n = tf.shape(photos)[0]
-        feats = self.extractor(preprocess(tf.concat([photos, outputs], 0)), training=False)
-        cw, sw, tw = self.weights
-        content = tf.add_n(
-            [
-                w
-                / mean_square(tf.stop_gradient(feats[k][:n]))
-                * content_loss(feats[k][n:], tf.stop_gradient(feats[k][:n]))
-                for k, w in self.content_layers.items()
-            ]
+        x = preprocess(tf.concat([photos, outputs], 0))  # one VGG19 pass for both halves
+        feats = self.extractor(x, training=False)
+        data, layout = optimize.objective_data(
+            content_targets={k: tf.stop_gradient(feats[k][:n]) for k in self.content_layers},
+            style_targets=self.grams,
+            content_layers=self.content_layers,
+            style_layers=self.style_layers,
+            **self.weights,
         )
-        style = tf.add_n(
-            [self.style_scale[k] * style_layer_loss(feats[k][n:], self.grams[k]) for k in self.style_layers]
-        )
-        terms = {
-            "content": cw * content,
-            "style": sw * style,
-            "tv": tw * total_variation_loss(preprocess(outputs)),
-        }
-        return terms["content"] + terms["style"] + terms["tv"], terms
+        total, terms = optimize.loss_from_features({k: v[n:] for k, v in feats.items()}, x[n:], layout, data)
+        zero = tf.zeros_like(total)  # a term whose weight is 0 is not computed: report it as 0
+        return total, {k: terms.get(k, zero) for k in ("content", "style", "tv")}
 
 
 # ----------------------------------------------------------------------------- training data

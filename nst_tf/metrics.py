@@ -20,8 +20,9 @@ import tensorflow as tf
 
 from nst_tf.config import DEFAULT_STYLE_LAYERS
 from nst_tf.images import preprocess, resize_image
-from nst_tf.losses import gram_matrix, mean_square, style_layer_loss
+from nst_tf.losses import gram_matrix
 from nst_tf.models import build_extractor
+from nst_tf.optimize import make_objective
 
 
 def _pair(a, b):
@@ -107,12 +108,11 @@ def style_distance(image, style, layers=None, *, weights=None) -> float:
     ext = build_extractor(list(layers), weights=weights)
     image = np.asarray(image, np.float32)
     style = resize_image(np.asarray(style, np.float32), long_side=max(image.shape[:2]))
-    gen, sty = ext(preprocess(image)), ext(preprocess(style))
-    total = 0.0
-    for k, w in layers.items():
-        target = gram_matrix(sty[k])
-        total += w * float(style_layer_loss(gen[k], target)[0] / mean_square(target)[0])
-    return total
+    sty = ext(preprocess(style))
+    objective = make_objective(  # the style term of the optimised loss, with style weight 1
+        ext, style_targets={k: gram_matrix(sty[k]) for k in layers}, style_layers=layers, style_weight=1.0
+    )
+    return float(objective(preprocess(image))[1]["style"][0])
 
 
 def report(image, content=None, style=None, **kw) -> dict:

@@ -131,33 +131,56 @@ def make_objective(
     region as in a large one, and one all-white region gives exactly the unmasked loss.
     ``content_maps`` ``{layer: (h, w)}`` weighs the content loss per position (``--content-mask``).
     """
+    data, layout = objective_data(
+        content_targets=content_targets, style_targets=style_targets, content_layers=content_layers,
+        style_layers=style_layers, content_weight=content_weight, style_weight=style_weight,
+        tv_weight=tv_weight, style_masks=style_masks, content_maps=content_maps,
+    )  # fmt: skip
+    return Objective(extractor, data, layout)
+
+
+def objective_data(
+    *,
+    content_targets: dict | None = None,
+    style_targets: dict | None = None,
+    content_layers: dict | None = None,
+    style_layers: dict | None = None,
+    content_weight=1.0,
+    style_weight=1.0,
+    tv_weight=0.0,
+    style_masks: list | None = None,
+    content_maps: dict | None = None,
+) -> tuple[dict, tuple]:
+    """The targets, scales and weights of :func:`make_objective` as ``(data, layout)`` for
+    :func:`loss_from_features`. Targets may be arrays or tensors, also inside a ``tf.function``:
+    a trainer passes each batch's own photo features as its content targets (``nst_tf.fast``),
+    each normalised by its own mean square, so every image of the batch is its own problem."""
     content_layers = {k: float(v) for k, v in (content_layers or {}).items() if v}
     style_layers = {k: float(v) for k, v in (style_layers or {}).items() if v}
     use_content = bool(content_layers) and np.any(np.asarray(content_weight) > 0)
     use_style = bool(style_layers) and np.any(np.asarray(style_weight) > 0)
     use_tv = bool(np.any(np.asarray(tv_weight) > 0))
     weights = {
-        "content": tf.constant(content_weight, tf.float32),
-        "style": tf.constant(style_weight, tf.float32),
-        "tv": tf.constant(tv_weight, tf.float32),
+        "content": tf.convert_to_tensor(content_weight, tf.float32),
+        "style": tf.convert_to_tensor(style_weight, tf.float32),
+        "tv": tf.convert_to_tensor(tv_weight, tf.float32),
     }
     content, style = {}, []
     if use_content:
         for k in content_layers:  # layer -> (target features, scale[, weight map])
-            target = tf.constant(content_targets[k], tf.float32)
+            target = tf.convert_to_tensor(content_targets[k], tf.float32)
             scale = content_layers[k] / losses.mean_square(target)
-            maps = () if content_maps is None else (tf.constant(content_maps[k], tf.float32),)
+            maps = () if content_maps is None else (tf.convert_to_tensor(content_maps[k], tf.float32),)
             content[k] = (target, scale, *maps)
     if use_style:
         regions = [(style_targets, None)] if style_masks is None else list(zip(style_targets, style_masks))
         for targets, masks in regions:
             for k in style_layers:  # (layer, (target Gram, scale[, mask]))
-                target = tf.constant(targets[k], tf.float32)
-                mask = () if masks is None else (tf.constant(masks[k], tf.float32),)
+                target = tf.convert_to_tensor(targets[k], tf.float32)
+                mask = () if masks is None else (tf.convert_to_tensor(masks[k], tf.float32),)
                 share = 1.0 if masks is None else tf.reduce_mean(tf.square(mask[0]))
                 style.append((k, (target, style_layers[k] * share / losses.mean_square(target), *mask)))
-    return Objective(
-        extractor,
+    return (
         {"weights": weights, "content": content, "style": tuple(t for _, t in style)},
         (use_tv, tuple(k for k, _ in style)),
     )
@@ -222,8 +245,14 @@ def _relaxed(t):
 
 def _loss(extractor, layout, x, data):
     """The loss of ``make_objective``: content, style (one term per layer and region) and TV."""
+    return loss_from_features(extractor(x, training=False), x, layout, data)
+
+
+def loss_from_features(feats, x, layout, data):
+    """The loss of :func:`make_objective` from the extractor's features of ``x`` (preprocessed, used
+    for the total variation) and :func:`objective_data`'s ``(data, layout)``: ``(total (N,), terms)``
+    with a term for each nonzero weight."""
     use_tv, style_layers = layout
-    feats = extractor(x, training=False)
     w, terms = data["weights"], {}
     total = tf.zeros(tf.shape(x)[:1])
     if data["content"]:
