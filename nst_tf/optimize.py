@@ -96,20 +96,9 @@ class OptimizeResult:
     gamma: float | None = None
 
 
-def make_objective(
-    extractor,
-    *,
-    content_targets: dict | None = None,
-    style_targets: dict | None = None,
-    content_layers: dict | None = None,
-    style_layers: dict | None = None,
-    content_weight=1.0,
-    style_weight=1.0,
-    tv_weight=0.0,
-    style_masks: list | None = None,
-    content_maps: dict | None = None,
-):
-    """Build ``objective(x) -> (total (N,), terms)`` for a preprocessed batch ``x``.
+def make_objective(extractor, **targets) -> Objective:
+    """Build ``objective(x) -> (total (N,), terms)`` for a preprocessed batch ``x``; the keywords
+    (targets, layers, weights, masks) are :func:`objective_data`'s.
 
     ``content_targets[layer]`` are content features (1 or N images),
     ``style_targets[layer]`` Gram matrices (1 or N). Layer dicts map names to
@@ -131,12 +120,7 @@ def make_objective(
     region as in a large one, and one all-white region gives exactly the unmasked loss.
     ``content_maps`` ``{layer: (h, w)}`` weighs the content loss per position (``--content-mask``).
     """
-    data, layout = objective_data(
-        content_targets=content_targets, style_targets=style_targets, content_layers=content_layers,
-        style_layers=style_layers, content_weight=content_weight, style_weight=style_weight,
-        tv_weight=tv_weight, style_masks=style_masks, content_maps=content_maps,
-    )  # fmt: skip
-    return Objective(extractor, data, layout)
+    return Objective(extractor, *objective_data(**targets))
 
 
 def objective_data(
