@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 EXTRA := $(firstword $(NST_EXTRA_IMAGES) $(wildcard ../shared/images))
 export NST_EXTRA_IMAGES := $(EXTRA)
 
-.PHONY: setup demo test lint gallery figures bench clean-output
+.PHONY: setup demo test test-quick lint gallery figures bench clean-output
 
 setup: $(VENV)/.installed
 
@@ -23,7 +23,11 @@ demo: setup
 	$(PY) -m nst_tf transfer --content chelsea --style hubble_deep_field --animation gif
 
 test: setup
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q --durations=15
+
+# the tests not marked slow (no real VGG19 optimisation): a minute or two while editing
+test-quick: setup
+	$(PY) -m pytest -q -m "not slow" --durations=10
 
 lint: setup
 	$(PY) -m ruff check .
