@@ -648,14 +648,9 @@ def download_coco(
 
 
 def _progress_bar(total, initial, desc, enabled):
-    from tqdm.auto import tqdm
-
-    if enabled is None:
-        enabled = os.environ.get("NST_PROGRESS", "1") != "0"
-    return tqdm(
-        total=total, initial=initial, desc=desc, unit="B", unit_scale=True, unit_divisor=1024,
-        disable=not enabled, leave=False, dynamic_ncols=True,
-    )  # fmt: skip
+    return files.progress_bar(
+        total, desc=desc, initial=initial, enabled=enabled, unit="B", unit_scale=True, unit_divisor=1024
+    )
 
 
 def _size_of(path: Path) -> int:

@@ -51,7 +51,15 @@ from nst_tf import precision as precisions
 from nst_tf.config import Config
 from nst_tf.errors import ConfigError, ImageError, NSTError
 from nst_tf.fast_config import TrainConfig
-from nst_tf.files import FolderReport, atomic_write, printable, unique_names, user_path, write_files
+from nst_tf.files import (
+    FolderReport,
+    atomic_write,
+    printable,
+    progress_bar,
+    unique_names,
+    user_path,
+    write_files,
+)
 from nst_tf.images import (
     image_info,
     image_writer,
@@ -436,16 +444,6 @@ def _restore(model, optimizer, arrays: dict):
         v.assign(arrays[f"opt_{i}"])
 
 
-def _progress(total: int, initial: int, enabled):
-    from tqdm.auto import tqdm
-
-    if enabled is None:
-        enabled = os.environ.get("NST_PROGRESS", "1") != "0"
-    return tqdm(
-        total=total, initial=initial, desc="train", disable=not enabled, leave=False, dynamic_ncols=True
-    )
-
-
 #: Long side of the held-out photos in the validation strips written during training.
 VALIDATION_SIDE = 128
 
@@ -566,7 +564,7 @@ def train(
     ckpt = checkpoint_path(output) if writes else None
     val_photos = _validation_photos() if writes and config.validate_every else []
     val_dir = validation_dir(output) if val_photos else None
-    bar = _progress(config.steps, start, progress)
+    bar = progress_bar(config.steps, desc="train", initial=start, enabled=progress)
     t0, images = time.perf_counter(), 0
     try:
         for step in range(start, config.steps):
@@ -891,10 +889,7 @@ def stylize_folder(
                 report.failed[str(src)] = str(err)
         pending.clear()
 
-    from tqdm.auto import tqdm
-
-    enabled = os.environ.get("NST_PROGRESS", "1") != "0" if progress is None else progress
-    for src in tqdm(paths, desc="stylize", disable=not enabled, leave=False):
+    for src in progress_bar(desc="stylize", enabled=progress, iterable=paths):
         try:
             img = _load_within_memory(src, size, width)
         except (NSTError, OSError) as err:

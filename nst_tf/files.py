@@ -410,3 +410,15 @@ def unique_names(names, taken: set | None = None) -> list[Path]:
         taken.add((candidate.parent / candidate.stem).as_posix().lower())
         out.append(candidate)
     return out
+
+
+def progress_bar(total=None, *, desc: str, initial: int = 0, enabled: bool | None = None, **kw):
+    """The one progress bar (tqdm) of every long job: shown unless ``enabled`` is False, or it is None
+    and ``NST_PROGRESS=0``; it clears itself when done. ``kw`` goes to tqdm (``unit="B"``...)."""
+    from tqdm.auto import tqdm
+
+    if enabled is None:
+        enabled = os.environ.get("NST_PROGRESS", "1") != "0"
+    return tqdm(
+        total=total, initial=initial, desc=desc, disable=not enabled, leave=False, dynamic_ncols=True, **kw
+    )

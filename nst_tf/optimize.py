@@ -15,7 +15,6 @@ deepest layer the loss reads.
 from __future__ import annotations
 
 import math
-import os
 import time
 import weakref
 from dataclasses import dataclass, field
@@ -24,6 +23,7 @@ import numpy as np
 import tensorflow as tf
 
 from nst_tf import lbfgsb, losses
+from nst_tf.files import progress_bar
 from nst_tf.images import VGG_MEAN_BGR, deprocess_image
 
 #: Pixel bounds of a preprocessed (BGR, mean-subtracted) image, per channel.
@@ -263,14 +263,6 @@ def loss_from_features(feats, x, layout, data):
     return total, terms
 
 
-def _progress(total, desc, enabled):
-    if enabled is None:
-        enabled = os.environ.get("NST_PROGRESS", "1") != "0"
-    from tqdm.auto import tqdm
-
-    return tqdm(total=total, desc=desc, disable=not enabled, leave=False, dynamic_ncols=True)
-
-
 class _NonFinite(Exception):
     pass
 
@@ -316,7 +308,7 @@ def optimize(
         else f"keras.optimizers.{'Adam' if optimizer == 'adam' else 'SGD'}"
     )
     state = _State(x0, frame_every, callback)
-    bar = _progress(steps, desc, progress)
+    bar = progress_bar(steps, desc=desc, enabled=progress)
     start = time.perf_counter()
     try:
         run(
