@@ -23,6 +23,7 @@ import warnings
 from pathlib import Path
 
 from nst_tf.config import Config
+from nst_tf.files import STOP_SIGNALS, restore_signal_handlers, set_signal_handlers
 from nst_tf.precision import PRECISIONS
 
 DEFAULT_CONTENT = "chelsea"
@@ -364,8 +365,8 @@ def _reserve(out: Path, explicit: bool, overwrite: bool, animation: str | None =
             i += 1
 
 
-#: Signals that stop a run like Ctrl-C (SIGINT): the best image so far is saved, exit 128 + number.
-STOP_SIGNALS = ("SIGTERM", "SIGHUP")
+#: The signals received during this run (SIGINT and ``STOP_SIGNALS`` stop it like Ctrl-C: the best
+#: image so far is saved, exit 128 + number).
 _received: list[int] = []
 
 
@@ -383,21 +384,11 @@ def _hold_signal(signum, frame):
 def _set_handlers(handler) -> dict:
     """Set ``handler`` for STOP_SIGNALS, and for SIGINT too unless it raises KeyboardInterrupt
     (Python's own SIGINT handler does); return the previous handlers."""
-    previous = {}
     names = STOP_SIGNALS + (("SIGINT",) if handler is not _on_stop_signal else ())
-    for name in names:
-        sig = getattr(signal, name, None)
-        if sig is not None:
-            try:
-                previous[sig] = signal.signal(sig, handler)
-            except ValueError:  # not the main thread: signals stay as they are
-                pass
-    return previous
+    return set_signal_handlers(handler, names)
 
 
-def _restore(previous: dict) -> None:
-    for sig, handler in previous.items():
-        signal.signal(sig, handler)
+_restore = restore_signal_handlers
 
 
 def _stop_status() -> tuple[str, int]:

@@ -56,6 +56,8 @@ from nst_tf.files import (
     atomic_write,
     printable,
     progress_bar,
+    restore_signal_handlers,
+    set_signal_handlers,
     unique_names,
     user_path,
     write_files,
@@ -595,7 +597,7 @@ def train(
     result.seconds = time.perf_counter() - t0
     result.images_per_s = images / max(result.seconds, 1e-9)
     if writes:
-        previous = _ignore_signals()  # a second Ctrl-C must not cut the save short
+        previous = set_signal_handlers(signal.SIG_IGN)  # a second Ctrl-C must not cut the save short
         try:
             if result.stopped != "nonfinite":
                 _save_checkpoint(ckpt, model, optimizer, result.steps_done, config, history)
@@ -605,8 +607,7 @@ def train(
                 result.loss_curve = _loss_curve(history, result.path.with_suffix(".loss.png")).name
             result.path = save_model(model, output, result.metadata())
         finally:
-            for sig, handler in previous.items():
-                signal.signal(sig, handler)
+            restore_signal_handlers(previous)
     return result
 
 
@@ -617,17 +618,6 @@ def _is_chief(strategy) -> bool:
     if not task_type:
         return True
     return task_type == "chief" or (task_type == "worker" and resolver.task_id == 0)
-
-
-def _ignore_signals() -> dict:
-    previous = {}
-    for name in ("SIGINT", "SIGTERM", "SIGHUP"):
-        sig = getattr(signal, name, None)
-        try:
-            previous[sig] = signal.signal(sig, signal.SIG_IGN)
-        except (TypeError, ValueError):  # not the main thread, or no such signal
-            pass
-    return previous
 
 
 # ----------------------------------------------------------------------------- saving and loading

@@ -30,6 +30,7 @@ import hashlib
 import io
 import os
 import secrets
+import signal
 import stat
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -422,3 +423,27 @@ def progress_bar(total=None, *, desc: str, initial: int = 0, enabled: bool | Non
     return tqdm(
         total=total, initial=initial, desc=desc, disable=not enabled, leave=False, dynamic_ncols=True, **kw
     )
+
+
+#: The signals that end a run as Ctrl-C does (a batch scheduler's SIGTERM, a closed terminal's SIGHUP).
+STOP_SIGNALS = ("SIGTERM", "SIGHUP")
+
+
+def set_signal_handlers(handler, names=("SIGINT", *STOP_SIGNALS)) -> dict:
+    """Set ``handler`` for the signals ``names`` (those this platform has); return the previous
+    handlers for :func:`restore_signal_handlers`. Outside the main thread nothing changes."""
+    previous = {}
+    for name in names:
+        sig = getattr(signal, name, None)
+        if sig is None:
+            continue
+        try:
+            previous[sig] = signal.signal(sig, handler)
+        except ValueError:  # not the main thread: signals stay as they are
+            pass
+    return previous
+
+
+def restore_signal_handlers(previous: dict) -> None:
+    for sig, handler in previous.items():
+        signal.signal(sig, handler)
