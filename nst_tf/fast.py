@@ -64,11 +64,11 @@ from nst_tf.files import (
 )
 from nst_tf.images import (
     image_info,
-    image_writer,
     load_image,
     preprocess,
     resize_image,
     save_image,
+    save_with_sidecar,
     scaled_size,
     to_uint8,
 )
@@ -757,7 +757,7 @@ def _model_info(model_path) -> dict:
 
 def _image_sidecar(
     src: Path, model_info: dict, seconds: float, shape, extra: dict | None = None, model=None
-) -> bytes:
+) -> dict:
     from nst_tf.transfer import versions
 
     meta = {
@@ -770,7 +770,7 @@ def _image_sidecar(
         **(extra or {}),
         "versions": versions(),
     }
-    return json.dumps(meta, indent=2).encode("utf-8")
+    return meta
 
 
 def stylize_image(
@@ -786,11 +786,7 @@ def stylize_image(
     styled = to_uint8(stylize(model, img))
     seconds = time.perf_counter() - t0
     side = _image_sidecar(src, _model_info(model_path), seconds, styled.shape, model=model)
-    write_files(
-        {out: image_writer(styled, out), out.with_suffix(".json"): lambda fh: fh.write(side)},
-        overwrite=overwrite,
-    )
-    return out
+    return save_with_sidecar(styled, out, side, overwrite=overwrite)
 
 
 def _load_within_memory(src: Path, size: int | None, width: int) -> np.ndarray:
@@ -870,10 +866,7 @@ def stylize_folder(
             try:
                 img8 = to_uint8(img)
                 side = _image_sidecar(src, info, seconds, img8.shape, {"batch": len(pending)}, model)
-                write_files(
-                    {out: image_writer(img8, out), out.with_suffix(".json"): lambda fh, s=side: fh.write(s)},
-                    overwrite=overwrite,
-                )
+                save_with_sidecar(img8, out, side, overwrite=overwrite)
                 report.written.append(out)
             except NSTError as err:
                 report.failed[str(src)] = str(err)

@@ -28,6 +28,7 @@ import errno
 import fcntl
 import hashlib
 import io
+import json
 import os
 import secrets
 import signal
@@ -447,3 +448,17 @@ def set_signal_handlers(handler, names=("SIGINT", *STOP_SIGNALS)) -> dict:
 def restore_signal_handlers(previous: dict) -> None:
     for sig, handler in previous.items():
         signal.signal(sig, handler)
+
+
+def _json_default(obj):
+    if hasattr(obj, "item") and getattr(obj, "shape", None) == ():  # numpy scalars
+        return obj.item()
+    if isinstance(obj, os.PathLike):
+        return os.fspath(obj)
+    raise TypeError(f"not JSON serialisable: {type(obj)}")
+
+
+def json_bytes(data) -> bytes:
+    """``data`` as indented UTF-8 JSON (numpy scalars and paths written as numbers and strings):
+    every sidecar's encoding."""
+    return json.dumps(data, indent=2, default=_json_default).encode("utf-8")

@@ -26,7 +26,7 @@ import tensorflow as tf
 from PIL import Image, ImageOps
 
 from nst_tf.errors import ConfigError, ImageError
-from nst_tf.files import atomic_write, open_input, printable, user_path
+from nst_tf.files import atomic_write, json_bytes, open_input, printable, user_path, write_files
 
 #: ImageNet mean pixel in BGR order, subtracted by the Caffe-trained VGG
 #: weights that Keras ships (same numbers as ``keras.applications.vgg19``).
@@ -547,6 +547,18 @@ def to_uint8(img) -> np.ndarray:
 # --------------------------------------------------------------------------
 # Saving and inspecting
 # --------------------------------------------------------------------------
+
+
+def save_with_sidecar(img, path, meta: dict, *, overwrite: bool = False, extra: dict | None = None) -> Path:
+    """Write the image ``path`` (PNG/JPEG) and its JSON sidecar ``path.json``, all or nothing
+    (:func:`nst_tf.files.write_files`): every output image of the project goes through here.
+    ``extra``: more ``{path: writer}`` in the same transaction (an animation), written before the
+    sidecar, so a writer may still add to ``meta``."""
+    path = user_path(path)
+    writers = {path: image_writer(img, path), **(extra or {})}
+    writers[path.with_suffix(".json")] = lambda fh: fh.write(json_bytes(meta))
+    write_files(writers, overwrite=overwrite)
+    return path
 
 
 def save_image(img, path, *, quality: int = 95, overwrite: bool = True) -> Path:

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import json
 import math
 import os
 import platform
@@ -34,8 +33,8 @@ from nst_tf._version import __version__
 from nst_tf.animation import animation_writer
 from nst_tf.config import Config
 from nst_tf.errors import ConfigError, ImageError
-from nst_tf.files import atomic_write, printable, user_path, write_files
-from nst_tf.images import deprocess, image_writer, load_image, preprocess, resize_image, scaled_size
+from nst_tf.files import atomic_write, json_bytes, printable, user_path
+from nst_tf.images import deprocess, load_image, preprocess, resize_image, save_with_sidecar, scaled_size
 from nst_tf.losses import gram_matrix
 from nst_tf.models import build_extractor, get_weights
 from nst_tf.optimize import History, make_objective, optimize
@@ -93,7 +92,7 @@ class Result:
         """
         path = user_path(path)
         meta = self.metadata()
-        writers = {path: image_writer(self.image, path)}
+        writers = {}
         anim = user_path(animation) if animation is not None and self.frames else None
         failed: list[Exception] = []
         if anim is not None:
@@ -110,14 +109,12 @@ class Result:
                 meta["animation"] = str(anim)
 
             writers[anim] = write_animation
-        writers[path.with_suffix(".json")] = lambda fh: fh.write(_json_bytes(meta))
         try:
-            write_files(writers, overwrite=overwrite)
+            save_with_sidecar(self.image, path, meta, overwrite=overwrite, extra=writers)
         except _SkipAnimation:
             err = failed[0]
             meta["animation_error"] = f"{type(err).__name__}: {err}"
-            del writers[anim]
-            write_files(writers, overwrite=overwrite)
+            save_with_sidecar(self.image, path, meta, overwrite=overwrite)
             raise ImageError(
                 f"saved {printable(path)} and its sidecar, but not the animation {printable(anim)} "
                 f"({type(err).__name__}: {printable(str(err).splitlines()[0]) if str(err) else ''}) "
@@ -132,20 +129,8 @@ class _SkipAnimation(Exception):
 
 def write_json(data: dict, path, *, overwrite: bool = True) -> Path:
     """Write JSON atomically (:func:`nst_tf.files.atomic_write`)."""
-    text = _json_bytes(data)
+    text = json_bytes(data)
     return atomic_write(path, lambda fh: fh.write(text), overwrite=overwrite)
-
-
-def _json_bytes(data: dict) -> bytes:
-    return json.dumps(data, indent=2, default=_json_default).encode("utf-8")
-
-
-def _json_default(obj):
-    if isinstance(obj, (np.floating, np.integer)):
-        return obj.item()
-    if isinstance(obj, Path):
-        return str(obj)
-    raise TypeError(f"not JSON serialisable: {type(obj)}")
 
 
 def versions() -> dict:
