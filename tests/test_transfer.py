@@ -129,7 +129,7 @@ def test_a_1024x513_photo_at_size_512_is_257x512_through_load_image_and_transfer
 
 
 def test_the_pipeline_steps_can_be_called_on_their_own(content_small, style_small):
-    """run() is load_inputs -> plan_run -> prepare_colours -> optimise_stages -> make_result."""
+    """run() is load_inputs -> plan_run -> prepare_colors -> optimize_stages -> make_result."""
     from nst_tf import transfer
 
     config = Config(size=48, steps=2, pyramid=((0.5, 2),), weights="random", preserve_color="luminance")
@@ -142,13 +142,13 @@ def test_the_pipeline_steps_can_be_called_on_their_own(content_small, style_smal
     assert plan.layers == ["block4_conv2"] + [
         f"block{b}_conv1" for b in range(1, 6)
     ]  # content first, no repeats
-    coloured = transfer.prepare_colours(config, inputs)
+    coloured = transfer.prepare_colors(config, inputs)
     assert coloured.content_colour is inputs.content and coloured.content.std(axis=2).max() < 1e-3  # grey
     extractor = models.build_extractor(plan.layers, weights="random")
     objective = transfer.stage_objective(config, plan, coloured, extractor, half)
     total, terms = objective(tf.zeros((1, *half, 3)))
     assert set(terms) == {"content", "style", "tv"} and float(total[0]) > 0
-    done = transfer.optimise_stages(config, plan, coloured, extractor, progress=False)
+    done = transfer.optimize_stages(config, plan, coloured, extractor, progress=False)
     assert [s["size"] for s in done.stages] == [[24, half[0]], [48, full[0]]] and done.steps == 4
     result = transfer.make_result(config, coloured, done, {"source": "test"}, started=0.0)
     assert result.image.shape == (*full, 3) and result.image.dtype == np.uint8
@@ -169,3 +169,16 @@ def test_no_function_in_transfer_is_longer_than_50_lines():
         if isinstance(node, ast.FunctionDef)
     }
     assert max(lengths.values()) < 50, sorted(lengths.items(), key=lambda kv: -kv[1])[:3]
+
+
+def test_old_spellings_still_work_and_say_they_are_deprecated():
+    from nst_tf import transfer
+
+    assert transfer.prepare_colours.__wrapped__ is transfer.prepare_colors
+    assert transfer.optimise_stages.__wrapped__ is transfer.optimize_stages
+    config = Config(preserve_color="none")
+    with pytest.warns(DeprecationWarning, match="use prepare_colors"):
+        inputs = transfer.prepare_colours(
+            config, transfer.Inputs(np.zeros((8, 8, 3), np.float32), [], np.ones(0), {}, "content")
+        )
+    assert inputs.content.shape == (8, 8, 3)
