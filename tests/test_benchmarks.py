@@ -163,9 +163,11 @@ def test_quick_benchmark_writes_sane_results(tmp_path, monkeypatch):
         assert [row["ref_steps"] for row in q["table"]] == [5, 10]
         for row in q["table"]:
             assert _finite_positive(row["target_loss"]) and _finite_positive(row["ref_s"])
-            assert row["ours_s"] is None or (
-                _finite_positive(row["ours_s"]) and _finite_positive(row["speedup"])
-            )
+        # the reference's loss after 5 steps is reached (with a wide margin); the 10-step one only on
+        # the last step of the quick run (within ~1 %), so there "not reached" may be this CPU's rounding
+        easy, hard = q["table"]
+        assert _finite_positive(easy["ours_s"]) and _finite_positive(easy["speedup"]), (label, easy)
+        assert hard["ours_s"] is None or _finite_positive(hard["speedup"]), (label, hard)
         assert len(q["curves"]["reference"]) == 10 and q["curves"]["ours"]
     for name in ("per_step", "quality"):
         assert set(res[name]["pair_s"]) == set(pairs)
