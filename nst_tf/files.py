@@ -359,6 +359,10 @@ def check_writable(folder, *, need_bytes: int = 0, fix: str = "choose a writable
 
 
 # ----------------------------------------------------------------------------- many files
+#: How many failed inputs a summary line names (the rest are counted).
+SUMMARY_NAMES = 5
+
+
 @dataclass
 class FolderReport:
     """What a command over many inputs did: outputs written, inputs that failed (path -> one-line reason).
@@ -381,8 +385,12 @@ class FolderReport:
         line = f"{self.verb} {len(self.written)} of {n} images in {self.seconds:.1f} s ({rate:.2f} images/s)"
         if self.where is not None:
             line += f" into {printable(self.where)}"
-        if self.failed:
-            line += f"; {len(self.failed)} failed: " + ", ".join(printable(Path(p).name) for p in self.failed)
+        if self.failed:  # the first few by name: 10,000 bad files still give one readable line
+            names = [printable(Path(p).name) for p in list(self.failed)[:SUMMARY_NAMES]]
+            more = len(self.failed) - len(names)
+            line += (
+                f"; {len(self.failed)} failed: " + ", ".join(names) + (f" and {more:,} more" if more else "")
+            )
         if n > done:
             line += f"; {n - done} not started"
         return line

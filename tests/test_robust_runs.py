@@ -311,3 +311,19 @@ def test_failed_animation_still_writes_the_sidecar_and_says_so(tmp_path, monkeyp
     meta = _strict_json(tmp_path / "t.json")
     assert "no backend" in meta["animation_error"] and (tmp_path / "t.png").exists()
     assert not (tmp_path / "t.gif").exists() and not _leftovers(tmp_path)
+
+
+def test_a_folder_summary_names_the_first_few_failures_and_counts_the_rest():
+    """10,000 bad files: one short summary line (it was 120 KB), not every name."""
+    from pathlib import Path
+
+    from nst_tf.files import SUMMARY_NAMES, FolderReport
+
+    report = FolderReport(written=[Path("ok.png")], seconds=2.0, total=10_001)
+    report.failed = {f"photos/bad{i:05d}.jpg": "not an image" for i in range(10_000)}
+    line = report.summary()
+    assert "\n" not in line and len(line) < 300, line
+    assert "10000 failed: bad00000.jpg, bad00001.jpg" in line and "and 9,995 more" in line
+    assert line.count(".jpg") == SUMMARY_NAMES
+    report.failed = {"a/x.jpg": "bad"}
+    assert "; 1 failed: x.jpg; 9999 not started" in report.summary()
