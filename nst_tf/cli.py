@@ -595,7 +595,7 @@ def _run(args) -> int:
         content = [content] if args.command == "transfer" else content
     config, styles, masks = _styles(args, config, record)
     if isinstance(content, list):  # transfer: one image, or several files and folders
-        contents = _contents(content)
+        contents = _contents(content, exclude=args.output)
         if contents is not None:
             return _run_folder(args, config, content, contents, styles, masks)
         content = content[0]
@@ -664,7 +664,7 @@ def _status(result, config, tag: str = "") -> int:
 
 
 # ----------------------------------------------------------------------------- folders of contents
-def _contents(items: list[str]) -> list[tuple[str, Path]] | None:
+def _contents(items: list[str], exclude=None) -> list[tuple[str, Path]] | None:
     """``transfer --content`` with several files or a folder: (image, its output in the run folder)
     for each, named as ``stylize`` names them (``<stem>.png``, a folder's images under
     ``<folder>/``, ``-2`` added to a repeated name). None for one image: the single-image run."""
@@ -683,7 +683,7 @@ def _contents(items: list[str]) -> list[tuple[str, Path]] | None:
     for item in items:
         path = user_path(item)
         if is_folder(item):
-            found = images_below(path)
+            found = images_below(path, exclude=user_path(exclude) if exclude else None)
             if not found:
                 raise ConfigError(
                     f"no images (.jpg, .png, ...) in '{printable(path)}': pass a folder of images"
@@ -1023,7 +1023,7 @@ def _stylize_outputs(inputs, out_dir: Path) -> list[tuple[Path, str, object]]:
     for src in inputs:
         src = user_path(src)
         if src.is_dir():
-            found = images_below(src)
+            found = images_below(src, exclude=out_dir)
             items.append((src, "folder", found))
             rels += [(_folder_name(src) / f.relative_to(src)).with_suffix(".png") for f in found]
         else:

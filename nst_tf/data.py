@@ -592,16 +592,21 @@ def _images_in(folder: Path) -> dict[str, Path]:
     return found
 
 
-def images_below(folder) -> list[Path]:
+def images_below(folder, exclude=None) -> list[Path]:
     """Image files in ``folder`` and its subfolders, sorted, hidden files and folders left out.
 
     What the folder modes of ``stylize`` and ``transfer --content FOLDER`` process: a file counts
     by its extension (:data:`IMAGE_EXTENSIONS`); whether it really is an image is found out when
-    it is read, and a bad one is reported and skipped there.
+    it is read, and a bad one is reported and skipped there. ``exclude``: a folder left out with
+    everything below it (the run's output folder inside its input folder: a rerun must not
+    stylise the last run's results).
     """
+    skip = os.path.realpath(exclude) if exclude is not None else None
     found = []
     for root, dirs, names in os.walk(folder):
-        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        dirs[:] = sorted(
+            d for d in dirs if not d.startswith(".") and os.path.realpath(os.path.join(root, d)) != skip
+        )
         for name in sorted(names):
             if Path(name).suffix.lower() in IMAGE_EXTENSIONS and not name.startswith("."):
                 found.append(Path(root) / name)

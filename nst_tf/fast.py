@@ -224,7 +224,7 @@ def stylize_folder(
     with one rule)."""
     folder, out_dir = user_path(folder), user_path(out_dir)
     if outputs is None:
-        paths = nst_data.images_below(folder)
+        paths = nst_data.images_below(folder, exclude=out_dir)
         rels = unique_names([p.relative_to(folder).with_suffix(".png") for p in paths])
         outputs = {p: out_dir / rel for p, rel in zip(paths, rels)}
     paths = [Path(p) for p in outputs]

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -310,3 +311,37 @@ def test_config_of_a_sidecar_whose_inputs_changed_or_went_says_so_in_one_line(ma
     _one_line_error(code, err)
     assert "content image recorded in" in err and "no longer exists" in err and "--content" in err
     assert not (tmp_path / "x.png").exists() and not (tmp_path / "y.png").exists()
+
+
+# ----------------------------------------------------------------------------- an output folder inside the input folder
+def test_rerun_into_an_output_folder_inside_the_input_does_not_stylise_the_last_results(
+    tiny_model, tmp_path, capsys
+):
+    photos = tmp_path / "photos"
+    for i in range(2):
+        _photo(photos / f"p{i}.png", 40, 32, seed=i)
+    out = photos / "styled"
+    for _ in range(2):  # the second run sees photos/styled/photos/*.png from the first: left out
+        code, stdout, err = run_cli(
+            capsys,
+            "stylize",
+            str(photos),
+            "--model",
+            str(tiny_model),
+            "-o",
+            str(out),
+            "--overwrite",
+            "--quiet",
+        )
+        assert code == 0, err
+        assert "stylised 2 of 2 images" in stdout, stdout
+    assert sorted(p.name for p in (out / "photos").rglob("*.png")) == ["p0.png", "p1.png"]
+    # transfer --content FOLDER -o inside it: the same rule
+    shutil.rmtree(out)
+    for _ in range(2):
+        code, stdout, err = run_cli(
+            capsys, "transfer", "--content", str(photos), "--style", "gravel", "--size", "32", "--steps",
+            "1", "--pyramid", "", "-o", str(photos / "painted"), "--overwrite",
+        )  # fmt: skip
+        assert code == 0, err
+        assert "painted 2 of 2 images" in stdout, stdout
