@@ -309,10 +309,12 @@ def _output_path(args, names, config) -> Path:
 
 
 def _check_free(out: Path, args) -> None:
-    """Refuse, before any work, to replace a file the run with image path ``out`` would write."""
+    """Refuse, before any work, to replace a file the run with image path ``out`` would write, or to
+    start a run whose output names are too long for the file system."""
     from nst_tf.errors import ConfigError
-    from nst_tf.files import printable
+    from nst_tf.files import check_names, printable
 
+    check_names(_outputs(out, args.animation))
     for path in _outputs(out, args.animation):
         if os.path.isdir(path):
             raise ConfigError(f"cannot write {printable(path)}: it is a directory — choose another --output")
@@ -931,7 +933,7 @@ def _check_network(fast, result) -> None:
 
 def _model_output(args, config) -> Path:
     from nst_tf.errors import ConfigError
-    from nst_tf.files import check_writable, output_dir, printable, user_path
+    from nst_tf.files import check_names, check_writable, output_dir, printable, user_path
 
     if args.output:
         out = Path(os.path.abspath(user_path(args.output)))
@@ -941,6 +943,9 @@ def _model_output(args, config) -> Path:
             raise ConfigError(
                 f"{printable(out)} already exists: pass --overwrite, --resume, or another --output"
             )
+        check_names(
+            [out, out.with_suffix(".json"), out.with_suffix(".ckpt.npz"), out.with_suffix(".data.json")]
+        )
         check_writable(out.parent, need_bytes=64 << 20, fix="choose another --output")
         return out
     if args.resume:
@@ -968,7 +973,14 @@ def _stylize(args) -> int:
         stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
         out_dir = output_dir().absolute() / "stylize" / f"{stamp}-{_slug(args.model)}"
     written, failed = 0, []
-    for src, kind, out in _stylize_outputs(args.inputs, out_dir):
+    plan = _stylize_outputs(args.inputs, out_dir)
+    from nst_tf.files import check_names
+
+    check_names(
+        [p for _, kind, out in plan for p in (out.values() if kind == "folder" else [out])],
+        fix="choose a shorter --output or rename the input",
+    )
+    for src, kind, out in plan:
         try:
             if kind == "folder":
                 report = fast.stylize_folder(

@@ -321,6 +321,35 @@ def write_text(path, text: str, **kw) -> Path:
     return atomic_write(path, lambda fh: fh.write(data), **kw)
 
 
+#: Bytes the temporary name of :func:`_create_temp` adds to a file's name (".", ".<16 hex>.tmp").
+_TEMP_EXTRA = 22
+
+
+def check_names(paths, *, fix: str = "choose a shorter --output") -> None:
+    """Fail now, not after a long run, if a file of ``paths`` (or a folder on its way) has a name too
+    long for the file system it goes to, counting the temporary name every file is written under
+    first (the run's work would be lost at the end, and a rescue copy under the same name too)."""
+    for path in paths:
+        path = user_path(path).absolute()
+        existing = path.parent
+        while not os.path.isdir(existing) and existing != existing.parent:
+            existing = existing.parent
+        try:
+            name_max = os.pathconf(existing, "PC_NAME_MAX")
+        except (OSError, ValueError):
+            name_max = 255
+        for part, extra in [
+            *((p, 0) for p in path.relative_to(existing).parts[:-1]),
+            (path.name, _TEMP_EXTRA),
+        ]:
+            size = len(os.fsencode(part))
+            if size + extra > name_max:
+                raise ConfigError(
+                    f"the name '{printable(part[:40])}...' is {size} bytes, over the {name_max - extra} "
+                    f"that '{printable(existing)}' allows for it — {fix}"
+                )
+
+
 def check_writable(folder, *, need_bytes: int = 0, fix: str = "choose a writable folder") -> None:
     """Fail now, not after a long run, if files of ``need_bytes`` could not be written into ``folder``.
 

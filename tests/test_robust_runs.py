@@ -327,3 +327,21 @@ def test_a_folder_summary_names_the_first_few_failures_and_counts_the_rest():
     assert line.count(".jpg") == SUMMARY_NAMES
     report.failed = {"a/x.jpg": "bad"}
     assert "; 1 failed: x.jpg; 9999 not started" in report.summary()
+
+
+def test_an_output_name_too_long_for_the_file_system_is_refused_before_the_run(tmp_path, capsys):
+    """A 250-byte -o name fits the file system but not its temporary name: refused at once (it was
+    found only when the result was saved, and the rescue copy failed on the same name)."""
+    from tests.conftest import run_cli
+
+    long = tmp_path / ("x" * 246 + ".png")
+    code, out, err = run_cli(capsys, "transfer", "--steps", "1", "--size", "32", "-o", str(long))
+    assert code == 2 and "bytes, over the" in err and err.count("\n") == 1, err
+    assert "transfer" not in out and list(tmp_path.iterdir()) == []  # no work, nothing written
+    deep = tmp_path / ("d" * 300) / "r.png"  # a folder on the way
+    code, _, err = run_cli(capsys, "transfer", "--steps", "1", "--size", "32", "-o", str(deep))
+    assert code == 2 and "300 bytes" in err, err
+    code, _, err = run_cli(
+        capsys, "train", "--steps", "1", "--size", "32", "-o", str(tmp_path / ("m" * 250 + ".keras"))
+    )
+    assert code == 2 and "bytes, over the" in err, err
