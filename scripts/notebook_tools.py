@@ -3,6 +3,7 @@
     python scripts/notebook_tools.py normalize notebooks/*.ipynb   # rewrite in place
     python scripts/notebook_tools.py check notebooks/*.ipynb       # exit 1 and list offenders
     python scripts/notebook_tools.py colab notebooks/*.ipynb       # canonical Colab cell + badge
+    python scripts/notebook_tools.py student notebooks/*.ipynb --output student   # without answers
 
 A normalised notebook has no outputs and no execution counts, only the cell
 metadata worth keeping (``tags``), notebook metadata reduced to a fixed
@@ -17,6 +18,13 @@ an older set-up cell that mentions ``google.colab``) and puts an "Open in Colab"
 badge under the title; it is idempotent and ``check`` flags a notebook whose
 Colab cell or badge differs. ``tests/test_colab.py`` runs the cell under a
 simulated Colab.
+
+``student`` writes the *student edition* (``make student``): each notebook with every
+exercise's answer replaced by a cell to write one's own (see :func:`student_edition`), the
+prompts and the ``check(...)`` cells kept, so the coding exercises still grade themselves.
+The notebooks in ``notebooks/`` are the full edition and are only read. An existing file
+that differs (a student's work) is replaced only with ``--overwrite``.
+``tests/test_editions.py`` checks that no answer text reaches the student edition.
 """
 
 from __future__ import annotations
@@ -194,6 +202,115 @@ def colab_problems(nb: dict, name: str) -> list[str]:
     return found
 
 
+# ----------------------------------------------------------------------------- student edition
+#: A markdown cell holding an exercise's answer: ``<details><summary>Answer NN.k</summary>``, the
+#: convention of every notebook (``tests/test_exercises.py`` enforces it).
+ANSWER = re.compile(r"<summary>\s*Answer\s+(\d+\.\d+)\s*</summary>")
+#: Cells tagged with one of these are answers too, whatever their kind (a worked solution in code).
+ANSWER_TAGS = frozenset({"answer", "solution"})
+#: The call that grades a coding exercise: ``check("NN.k", my_function)``.
+CHECK_CALL = re.compile(r"""\bcheck\(\s*["'](\d+\.\d+)["']""")
+#: The full edition's sentence saying where the answers are; the student edition says otherwise.
+_WHERE_ANSWERS = re.compile(r"Each answer is [^.]*below its \w+\.")
+STUDENT_WHERE = "In this edition the answers are left out: write yours in the cell below each exercise."
+STUDENT_NOTE = (
+    "> **Student edition** (`make student`, from `notebooks/{name}`): the exercises' answers are left "
+    "out. Write yours in the cell below each exercise; the coding exercises still check themselves."
+)
+STUDENT_CODE_ANSWER = (
+    "**Your answer {ex}.** Write your function in the code cell above, in place of "
+    "`raise NotImplementedError`, and run it: `check` says whether it is correct."
+)
+STUDENT_ANSWER = (
+    "**Your answer {ex}.**\n\n*Your prediction, before running anything:* ...\n\n*What you saw:* ..."
+)
+STUDENT_CODE_STUB = "# your code here"
+
+
+def _tags(cell) -> set:
+    return set(cell.get("metadata", {}).get("tags", []))
+
+
+def answer_cells(nb: dict) -> dict[int, str | None]:
+    """The cells of ``nb`` that hold an answer: cell index -> exercise id (None for a tagged
+    cell that names none)."""
+    found = {}
+    for index, cell in enumerate(nb.get("cells", [])):
+        match = ANSWER.search(_source(cell)) if cell.get("cell_type") == "markdown" else None
+        if match or _tags(cell) & ANSWER_TAGS:
+            found[index] = match.group(1) if match else None
+    return found
+
+
+def student_edition(nb: dict, name: str) -> dict:
+    """A copy of ``nb`` without the exercises' answers (``nb`` itself is not changed).
+
+    Each answer cell (:data:`ANSWER`, or tagged with one of :data:`ANSWER_TAGS`) becomes a cell to
+    write one's own: for an exercise graded by ``check`` a pointer to its stub, for a prediction a
+    markdown cell with room for the prediction and what was seen, for a tagged code cell the stub
+    ``# your code here``. Everything else stays as it is, the prompts and ``check(...)`` cells
+    included, except the title (its Colab badge, which opens the full edition, gives way to a note
+    saying this is the student edition) and the Exercises introduction (where the answers are).
+    Raises ValueError if a ``check`` cell is not a stub (it would hand out the answer).
+    """
+    nb = json.loads(json.dumps(nb))
+    cells = nb.get("cells", [])
+    checked = set()
+    for cell in cells:
+        if cell.get("cell_type") == "code":
+            graded = CHECK_CALL.findall(_source(cell))
+            if graded and "raise NotImplementedError" not in _source(cell):
+                raise ValueError(f"{name}: the cell that checks exercise {graded[0]} is not a stub")
+            checked.update(graded)
+    for index, ex in answer_cells(nb).items():
+        old = cells[index]
+        tags = [t for t in old.get("metadata", {}).get("tags", []) if t not in ANSWER_TAGS]
+        new = {"cell_type": old["cell_type"], "id": old.get("id"), "metadata": {"tags": tags} if tags else {}}
+        if old["cell_type"] == "code":
+            new.update(execution_count=None, outputs=[], source=STUDENT_CODE_STUB)
+        else:
+            new["cell_type"] = "markdown"
+            ex = ex or "(this exercise)"
+            new["source"] = (STUDENT_CODE_ANSWER if ex in checked else STUDENT_ANSWER).format(ex=ex)
+        cells[index] = new
+    title = next((c for c in cells if c.get("cell_type") == "markdown"), None)
+    if title is not None:
+        lines = _BADGE.sub("", _source(title)).rstrip("\n").split("\n")
+        at = 1 if lines and lines[0].startswith("# ") else 0
+        lines[at:at] = ["", STUDENT_NOTE.format(name=name)] if at else [STUDENT_NOTE.format(name=name), ""]
+        title["source"] = re.sub(r"\n{3,}", "\n\n", "\n".join(lines))
+    for cell in cells:
+        text = _source(cell)
+        if cell.get("cell_type") == "markdown" and re.match(r"##\s+Exercises", text):
+            new_text, found = _WHERE_ANSWERS.subn(STUDENT_WHERE, text)
+            cell["source"] = new_text if found else text.rstrip("\n") + "\n\n" + STUDENT_WHERE
+    return nb
+
+
+def write_student(paths, output, *, overwrite: bool = False) -> dict[Path, str]:
+    """Write the student edition of each notebook in ``paths`` into the folder ``output``.
+
+    Returns target -> "written", "unchanged" or "kept" (it exists and differs, e.g. a student's
+    answers, and ``overwrite`` is false). Every notebook is converted before any file is written.
+    """
+    output = Path(output)
+    editions = {}
+    for path in map(Path, paths):
+        nb = json.loads(path.read_text(encoding="utf-8"))
+        editions[output / path.name] = dumps(normalized(student_edition(nb, path.name)))
+    output.mkdir(parents=True, exist_ok=True)
+    done = {}
+    for target, text in editions.items():
+        if target.exists() and target.read_text(encoding="utf-8") == text:
+            done[target] = "unchanged"
+        elif target.exists() and not overwrite:
+            done[target] = "kept"
+        else:
+            target.write_text(text, encoding="utf-8")
+            done[target] = "written"
+    return done
+
+
 def problems(path) -> list[str]:
     """What is wrong with the committed form of ``path`` (empty list: fine)."""
     path = Path(path)
@@ -219,9 +336,27 @@ def problems(path) -> list[str]:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("command", choices=("normalize", "check", "colab"))
+    parser.add_argument("command", choices=("normalize", "check", "colab", "student"))
     parser.add_argument("notebooks", nargs="+", type=Path)
+    parser.add_argument("--output", type=Path, default=Path("student"), help="student: folder to write")
+    parser.add_argument("--overwrite", action="store_true", help="student: replace files that differ")
     args = parser.parse_args(argv)
+    if args.command == "student":
+        try:
+            done = write_student(args.notebooks, args.output, overwrite=args.overwrite)
+        except ValueError as err:
+            print(f"error: {err}")
+            return 1
+        for target, what in done.items():
+            print(f"{what:10} {target}")
+        kept = [str(target) for target, what in done.items() if what == "kept"]
+        if kept:
+            print(
+                f"kept {len(kept)} file(s) that differ from the new edition (a student's work?): "
+                "pass --overwrite (make student OVERWRITE=1) to replace them"
+            )
+            return 1
+        return 0
     if args.command == "normalize":
         for path in args.notebooks:
             print(f"{'normalised' if normalize(path) else 'unchanged '} {path}")
