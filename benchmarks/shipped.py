@@ -181,7 +181,10 @@ def report_md(res: dict) -> str:
         "# Shipped fast networks (`python -m benchmarks.shipped evaluate`)",
         "",
         f"{m.get('cpu')}, {m.get('cores')} cores; TensorFlow {m.get('tensorflow')}; commit "
-        f"`{m.get('commit')}`; command `{res['command']}`.",
+        f"`{m.get('commit')}`; command `{res['command']}`; load average at start "
+        f"{'/'.join(f'{v:.1f}' for v in m.get('load_average_at_start') or [])} (above ~1, other work "
+        "shared the cores and the seconds below are longer than on a quiet machine; quiet timings: "
+        "precision.md).",
         "",
         f"Held-out photos at {res['eval_size']} px long side; the network's output beside the default "
         "transfer's (`transfer_style`, 20 + 10 L-BFGS steps). Bar of issue #23.3: SSIM and edge "

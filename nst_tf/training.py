@@ -417,6 +417,8 @@ def train(
     val_photos = _validation_photos() if writes and config.validate_every else []
     val_dir = validation_dir(output) if val_photos else None
     bar = progress_bar(config.steps, desc="train", initial=start, enabled=progress)
+    # a resumed run continues the clock of the runs before it (the history's last time)
+    earlier_s = float(history[-1][-1]) if history else 0.0
     t0, images = time.perf_counter(), 0
     try:
         for step in range(start, config.steps):
@@ -428,7 +430,7 @@ def train(
                 result.stopped = "nonfinite"
                 break
             result.steps_done, images = step + 1, images + config.batch_size
-            history.append(row + [round(time.perf_counter() - t0, 3)])
+            history.append(row + [round(earlier_s + time.perf_counter() - t0, 3)])
             rate = images / max(time.perf_counter() - t0, 1e-9)
             bar.update(1)
             bar.set_postfix(loss=f"{row[1]:.3g}", img_s=f"{rate:.2f}")
@@ -444,8 +446,10 @@ def train(
         result.stopped = "interrupted"
     finally:
         bar.close()
-    result.seconds = time.perf_counter() - t0
-    result.images_per_s = images / max(result.seconds, 1e-9)
+    run_s = time.perf_counter() - t0
+    result.seconds = earlier_s + run_s  # every run of this training together
+    done = result.steps_done * config.batch_size
+    result.images_per_s = (images / run_s if images else done / result.seconds) if run_s > 0 else 0.0
     if writes:
         previous = set_signal_handlers(signal.SIG_IGN)  # a second Ctrl-C must not cut the save short
         try:

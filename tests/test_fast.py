@@ -204,6 +204,8 @@ def test_interrupted_training_keeps_its_checkpoint_and_resume_continues_exactly(
     assert fast.read_checkpoint(fast.checkpoint_path(tmp_path / "b.keras"))[0]["step"] == 2
     resumed = fast.train(None, output=tmp_path / "b.keras", resume=True, progress=False)
     assert resumed.steps_done == 3 and [r[0] for r in resumed.history] == [1, 2, 3]
+    times = [r[-1] for r in resumed.history]  # one clock across both runs
+    assert times == sorted(times) and resumed.seconds >= times[-1] >= stopped.seconds
     np.testing.assert_allclose(resumed.history[-1][1], straight.history[-1][1], rtol=1e-4)
     for a, b in zip(straight.model.get_weights(), resumed.model.get_weights()):
         np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6)
