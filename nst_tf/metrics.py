@@ -6,7 +6,8 @@
   the style image, summed over the style layers, each layer divided by the
   mean square of the style's Gram matrix exactly as in the optimised loss
   (``nst_tf.optimize.make_objective``), so every layer has equal say (lower =
-  closer to the style's statistics; about 1 per layer for an unrelated image).
+  closer to the style's statistics; for an unrelated photo or painting 0.2-2.3 per layer and 3-8
+  in all at 512 px, measured against The Starry Night and hubble_deep_field).
 * ``edge_correlation`` of the generated image against the content image: do the photo's
   outlines (skyline, roofs, faces) stay where they were? Pearson correlation of the two images'
   edge-strength maps (1 = the same edges, about 0 = unrelated; issue #16).

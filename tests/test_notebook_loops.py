@@ -1,6 +1,7 @@
-"""Notebook 03 writes the optimisation out by hand (an Adam loop, a scipy L-BFGS-B bridge): its
-functions, taken from the notebook's own source, must agree with the package on a tiny real input
-(issue #11.2). The quick-mode run of the notebook asserts the same at its own settings."""
+"""Notebooks 02 and 03 write the optimisation out by hand: 02 its texture loop (Adam on the pixels,
+the Gram style loss), 03 an Adam loop and a scipy L-BFGS-B bridge. Their functions, taken from the
+notebooks' own source, must agree with the package on a tiny real input (issue #11.2, #24.6). The
+quick-mode run of each notebook asserts the same at its own settings."""
 
 from __future__ import annotations
 
@@ -12,22 +13,26 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from nst_tf import data, losses, transfer_style
+from nst_tf import Config, data, losses, synthesize_texture, transfer_style
+from nst_tf import optimize as optimize_module
+from nst_tf.config import KNOWN_GOOD
 from nst_tf.images import VGG_MEAN_BGR, preprocess
 from nst_tf.models import build_extractor
 from nst_tf.optimize import make_objective, optimize
 
 NOTEBOOK = Path(__file__).resolve().parents[1] / "notebooks" / "03_style_transfer.ipynb"
-#: The hand-written pieces the notebook must define at top level.
+TEXTURE_NOTEBOOK = NOTEBOOK.with_name("02_texture_synthesis.ipynb")
+#: The hand-written pieces each notebook must define at top level.
 LOOP_FUNCTIONS = ("combined_loss", "train_step", "total_loss", "bridge", "run_lbfgs")
+TEXTURE_FUNCTIONS = ("texture_loss", "texture_step")
 SIZE, STEPS = 40, 4
 CONTENT_LAYERS = {"block4_conv2": 1.0}
 STYLE_LAYERS = {f"block{b}_conv1": 1.0 for b in range(1, 6)}
 
 
-def _definitions() -> dict:
+def _definitions(notebook=NOTEBOOK, names=LOOP_FUNCTIONS) -> dict:
     """The notebook's top-level function definitions (by name), from its code cells' source."""
-    cells = json.loads(NOTEBOOK.read_text(encoding="utf-8"))["cells"]
+    cells = json.loads(notebook.read_text(encoding="utf-8"))["cells"]
     defs = {}
     for cell in cells:
         if cell["cell_type"] != "code":
@@ -37,11 +42,11 @@ def _definitions() -> dict:
         except SyntaxError:  # the Colab cell (IPython magics)
             continue
         for node in tree.body:
-            if isinstance(node, ast.FunctionDef) and node.name in LOOP_FUNCTIONS:
-                assert node.name not in defs, f"the notebook defines {node.name} twice"
+            if isinstance(node, ast.FunctionDef) and node.name in names:
+                assert node.name not in defs, f"{notebook.name} defines {node.name} twice"
                 defs[node.name] = node
-    missing = set(LOOP_FUNCTIONS) - set(defs)
-    assert not missing, f"notebook 03 no longer writes out {sorted(missing)}"
+    missing = set(names) - set(defs)
+    assert not missing, f"{notebook.name} no longer writes out {sorted(missing)}"
     return defs
 
 
@@ -107,3 +112,38 @@ def test_notebook_lbfgs_bridge_takes_transfer_styles_steps(lesson):
         and np.all(x >= lesson["LOW"] - 1e-3)
         and np.all(x <= lesson["HIGH"] + 1e-3)
     )
+
+
+@pytest.fixture(scope="module")
+def texture_lesson():
+    """Notebook 02's texture loop, run in a namespace holding the globals it reads (a tiny style image)."""
+    import keras
+
+    style_img = data.load("hubble_deep_field", SIZE)
+    extractor = build_extractor(STYLE_LAYERS)
+    grams = {k: losses.gram_matrix(v) for k, v in extractor(preprocess(style_img)).items()}
+    noise = np.random.default_rng(0).uniform(0, 255, style_img.shape).astype("float32")  # the notebook's
+    texture = Config.for_task("texture")  # the notebook reads its weights from here
+    ns = dict(
+        np=np, tf=tf, keras=keras, losses=losses, optimize=optimize_module, extractor=extractor, grams=grams,
+        STYLE_LAYERS=STYLE_LAYERS, STYLE_WEIGHT=texture.style_weight, TV_WEIGHT=texture.tv_weight,
+        x=tf.Variable(preprocess(noise)), style_img=style_img,
+        adam=keras.optimizers.Adam(learning_rate=KNOWN_GOOD["adam"]["learning_rate"], epsilon=1e-8),
+    )  # fmt: skip
+    module = ast.Module(
+        body=list(_definitions(TEXTURE_NOTEBOOK, TEXTURE_FUNCTIONS).values()), type_ignores=[]
+    )
+    exec(compile(module, TEXTURE_NOTEBOOK.name, "exec"), ns)
+    return ns
+
+
+def test_notebook_texture_loop_is_the_package_texture(texture_lesson):
+    before = [float(texture_lesson["texture_step"]()) for _ in range(STEPS)]  # the loss before each step
+    by_hand = before[1:] + [float(texture_lesson["texture_loss"](texture_lesson["x"])[0])]  # after each
+    # the package's texture defaults (weights, layers, the noise start of seed 0), with its Adam
+    package = synthesize_texture(
+        texture_lesson["style_img"], size=SIZE, steps=STEPS, optimizer="adam",
+        learning_rate=KNOWN_GOOD["adam"]["learning_rate"], precision="float32", progress=False,
+    )  # fmt: skip
+    assert package.history.loss[-1] < before[0]
+    np.testing.assert_allclose(by_hand, package.history.loss, rtol=1e-4)
