@@ -94,6 +94,9 @@ class OptimizeResult:
     #: L-BFGS (scipy): the inverse curvature s.y / y.y of the last step, divided by the number of
     #: pixel values; ``optimize(gamma=...)`` sizes the next stage's first step with it.
     gamma: float | None = None
+    #: Each term of the loss at the best image (also when no step finished: an optimiser that
+    #: stopped at its start, as L-BFGS can when the start is already the answer).
+    terms: dict = field(default_factory=dict)
 
 
 def make_objective(extractor, **targets) -> Objective:
@@ -342,6 +345,7 @@ def optimize(
         state.first_step_s,
         driver,
         state.gamma,
+        state.best_terms,
     )
 
 
@@ -357,6 +361,7 @@ class _State:
         self.frame_every = frame_every
         self.evaluations = 0
         self.last_terms = {}
+        self.best_terms = {}
         self.first_step_s = None
         self.gamma = None
 
@@ -368,6 +373,7 @@ class _State:
         if loss < self.best_loss:
             self.best_loss = loss
             self.best_x = x.copy()
+            self.best_terms = {k: float(np.sum(v)) for k, v in terms.items()}
 
     def stepped(self, step, start, loss, x, bar, seconds=None):
         """Record step ``step``: its loss at ``x`` (the pixels after the step), finished ``seconds`` in."""

@@ -522,7 +522,8 @@ class Progress:
         )
         self.image, self.stopped, self.driver = result.image, result.stopped, result.driver
         self.gamma = result.gamma
-        self.final_losses = {k: v[-1] for k, v in result.history.terms.items()} | {"total": result.loss}
+        last = {k: v[-1] for k, v in result.history.terms.items() if v}
+        self.final_losses = (last or dict(result.terms)) | {"total": result.loss}
 
 
 def optimize_stages(

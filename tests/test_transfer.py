@@ -182,3 +182,12 @@ def test_old_spellings_still_work_and_say_they_are_deprecated():
             config, transfer.Inputs(np.zeros((8, 8, 3), np.float32), [], np.ones(0), {}, "content")
         )
     assert inputs.content.shape == (8, 8, 3)
+
+
+def test_a_run_that_stops_at_its_start_still_reports_each_term():
+    """Started at the answer (init="content", no TV), L-BFGS takes no step: final_losses must still
+    name the content term (notebook 01 prints it; on a bfloat16 CPU it stopped at the start too)."""
+    run = reconstruct_content("chelsea", "block4_conv2", steps=5, init="content", size=48, tv_weight=0.0)
+    assert len(run.history.loss) == 0  # no step was needed
+    assert run.final_losses == {"content": 0.0, "total": 0.0}
+    assert run.metadata()["final_losses"]["content"] == 0.0
