@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import importlib.util
 import io
 import os
+import sys
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -18,6 +20,16 @@ os.environ.setdefault("NST_PROGRESS", "0")
 os.environ.setdefault("NST_PRECISION", "float32")
 
 ROOT = Path(__file__).resolve().parents[1]
+
+
+def load_script(name: str):
+    """A module of ``scripts/`` (not a package), loaded by its path."""
+    spec = importlib.util.spec_from_file_location(name, ROOT / "scripts" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up while the class is built
+    spec.loader.exec_module(module)
+    return module
+
 
 # Property tests: free to search locally, reproducible in CI (CI=true). The "ci" profile is
 # derandomised (the same examples every run, chosen from the test's own code) and keeps no

@@ -13,7 +13,6 @@ and ``check`` flags a notebook whose cell differs.
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import shutil
@@ -23,6 +22,8 @@ import textwrap
 from pathlib import Path
 
 import pytest
+
+from tests.conftest import load_script
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -65,10 +66,7 @@ print("RESULT " + json.dumps({
 
 
 def _tools():
-    spec = importlib.util.spec_from_file_location("notebook_tools", ROOT / "scripts" / "notebook_tools.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("notebook_tools")
 
 
 TOOLS = _tools()

@@ -19,13 +19,14 @@
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 import json
 import re
 from pathlib import Path
 
 import nbformat
 import pytest
+
+from tests.conftest import load_script
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
@@ -39,10 +40,7 @@ MIN_LINE = 12
 
 
 def _tools():
-    spec = importlib.util.spec_from_file_location("notebook_tools", ROOT / "scripts" / "notebook_tools.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("notebook_tools")
 
 
 TOOLS = _tools()

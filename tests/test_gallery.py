@@ -10,14 +10,14 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import re
-import sys
 from pathlib import Path
 
 import matplotlib
+
+from tests.conftest import load_script
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
@@ -39,11 +39,7 @@ def _tiny_figure():
 
 
 def _make_gallery():
-    spec = importlib.util.spec_from_file_location("make_gallery", ROOT / "scripts" / "make_gallery.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up while the class is built
-    spec.loader.exec_module(module)
-    return module
+    return load_script("make_gallery")
 
 
 # ----------------------------------------------------------------------------- save_figure

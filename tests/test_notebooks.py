@@ -16,13 +16,14 @@ New notebooks are picked up by the glob; nothing here needs editing.
 from __future__ import annotations
 
 import ast
-import importlib.util
 import json
 import time
 from pathlib import Path
 
 import numpy as np
 import pytest
+
+from tests.conftest import load_script
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOK_DIR = ROOT / "notebooks"
@@ -47,10 +48,7 @@ MUST_TEACH = {
 
 
 def _notebook_tools():
-    spec = importlib.util.spec_from_file_location("notebook_tools", ROOT / "scripts" / "notebook_tools.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("notebook_tools")
 
 
 def _ids(paths):
