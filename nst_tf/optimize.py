@@ -540,7 +540,8 @@ def _run_keras(objective, x0, steps, state, bar, start, *, optimizer, learning_r
         lr = keras.optimizers.schedules.ExponentialDecay(lr, decay_steps=steps, decay_rate=lr_decay)
     # Adam's epsilon must be far below the gradient: the losses are means over pixels, so a pixel's
     # gradient is ~7e-5 (RMS) at 128 px, ~1.5e-5 at 256 px, ~1e-6 at 1024 px. With the TF tutorial's
-    # epsilon 1e-1 (made for summed losses) Adam became SGD with lr/1e-1 = 40 and hardly moved.
+    # epsilon 1e-1 (made for its unnormalised losses on 0-1 pixels, whose gradients are ~1e4: notebook
+    # 04) Adam became SGD with lr/1e-1 = 40 and hardly moved.
     opt = (
         keras.optimizers.Adam(lr, beta_1=0.9, beta_2=0.999, epsilon=1e-8)
         if optimizer == "adam"
