@@ -11,7 +11,7 @@ calibration's photos): SSIM and edge correlation with the photo, style distance 
 (:mod:`nst_tf.metrics`, the calibration's measures), the loss under the transfer objective beside
 L-BFGS after 10/30/100 steps at 256 px, stylise ms; the bar of issue #23.3 (SSIM and edge
 correlation at least 0.9x the transfer's, style distance at most 1.5x) per photo. Writes
-``benchmarks/results/shipped.{json,md}`` and ``shipped_sheet.jpg`` (results only: photo, transfer,
+``benchmarks/results/shipped.{json,md}`` and ``shipped_<style>_sheet.jpg`` (results only: photo, transfer,
 network), with the commit, the command line and the CPU.
 
 The three paintings (The Starry Night, The Great Wave, Composition VII) are public domain; training
@@ -148,13 +148,28 @@ def evaluate(styles, out_dir: Path, quick: bool) -> dict:
                 f"{row['transfer']['style_distance']:.3f} | bar {'met' if row['meets_bar'] else 'MISSED'}; "
                 f"{row['network_s'] * 1000:.0f} ms vs {row['transfer_s']:.1f} s"
             )
-    res = {
+    # styles measured in an earlier sitting keep their rows (each style says where it was measured)
+    earlier = {}
+    if not quick and (out_dir / "shipped.json").is_file():
+        earlier = json.loads((out_dir / "shipped.json").read_text())
+    sitting = {
         "machine": machine_info(),
         "command": " ".join(["python -m benchmarks.shipped", *sys.argv[1:]]),
+    }
+    sittings = {k: v for k, v in earlier.get("sittings", {}).items() if k not in styles}
+    if earlier and "sittings" not in earlier:  # a file from before sittings were kept per style
+        sittings |= {r["style"]: {k: earlier[k] for k in ("machine", "command")} for r in earlier["rows"]}
+    sittings |= {s: sitting for s in styles}
+    rows = [r for r in earlier.get("rows", []) if r["style"] not in styles] + rows
+    models = {k: v for k, v in earlier.get("models", {}).items() if k not in styles}
+    res = {
+        **sitting,
+        "sittings": {k: sittings[k] for k in sorted(sittings)},
         "bar": fast.BAR,
         "eval_size": eval_size,
         "loss_size": loss_size,
-        "models": {s: json.loads(fast.shipped_model(s).with_suffix(".json").read_text()) for s in styles},
+        "models": models
+        | {s: json.loads(fast.shipped_model(s).with_suffix(".json").read_text()) for s in styles},
         "rows": rows,
         "summary": {
             "met": sum(r["meets_bar"] for r in rows),
@@ -169,27 +184,32 @@ def evaluate(styles, out_dir: Path, quick: bool) -> dict:
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "shipped.json").write_text(json.dumps(res, indent=1) + "\n")
     (out_dir / "shipped.md").write_text(report_md(res))
-    pairs = list(dict.fromkeys(k[0] for k in cells))
-    contact_sheet(cells, pairs, ["transfer", "network"], out_dir / "shipped_sheet.jpg")
+    for style in styles:  # one contact sheet per style: shipped_<style>_sheet.jpg
+        pairs = list(dict.fromkeys(k[0] for k in cells if k[0].endswith(f" x {style}")))
+        contact_sheet(cells, pairs, ["transfer", "network"], out_dir / f"shipped_{style}_sheet.jpg")
     log(f"wrote {out_dir / 'shipped.md'}: bar met on {res['summary']['met']} of {res['summary']['of']}")
     return res
 
 
 def report_md(res: dict) -> str:
-    m = res["machine"]
     lines = [
         "# Shipped fast networks (`python -m benchmarks.shipped evaluate`)",
         "",
-        f"{m.get('cpu')}, {m.get('cores')} cores; TensorFlow {m.get('tensorflow')}; commit "
-        f"`{m.get('commit')}`; command `{res['command']}`; load average at start "
-        f"{'/'.join(f'{v:.1f}' for v in m.get('load_average_at_start') or [])} (above ~1, other work "
-        "shared the cores and the seconds below are longer than on a quiet machine; quiet timings: "
-        "precision.md).",
+        *(
+            f"- {style}: {sit['machine'].get('cpu')}, {sit['machine'].get('cores')} cores; TensorFlow "
+            f"{sit['machine'].get('tensorflow')}; commit `{sit['machine'].get('commit')}`; command "
+            f"`{sit['command']}`; load average at start "
+            f"{'/'.join(f'{v:.1f}' for v in sit['machine'].get('load_average_at_start') or [])}"
+            for style, sit in res.get("sittings", {style: res for style in res["models"]}).items()
+        ),
+        "",
+        "(A load average above ~1 means other work shared the cores: the seconds below are then longer "
+        "than on a quiet machine; quiet timings: precision.md.)",
         "",
         f"Held-out photos at {res['eval_size']} px long side; the network's output beside the default "
         "transfer's (`transfer_style`, 20 + 10 L-BFGS steps). Bar of issue #23.3: SSIM and edge "
         "correlation with the photo at least 0.9x the transfer's, style distance at most 1.5x. "
-        "Contact sheet: `shipped_sheet.jpg`.",
+        "Contact sheets: `shipped_<style>_sheet.jpg`.",
         "",
         "| style | photo | SSIM net / transfer | edge corr net / transfer | style dist net / transfer "
         "| bar | stylise ms | transfer s |",

@@ -68,4 +68,6 @@ def test_quick_shipped_evaluation_writes_the_table_and_the_sheet(tmp_path, monke
     assert set(row["loss"]) == {"network", "lbfgs_2", "lbfgs_3"}
     assert res["machine"]["commit"] and "benchmarks.shipped" in res["command"]
     md = (tmp_path / "out" / "shipped.md").read_text()
-    assert "| gravel | coffee |" in md and (tmp_path / "out" / "shipped_sheet.jpg").stat().st_size > 1000
+    assert (
+        "| gravel | coffee |" in md and (tmp_path / "out" / "shipped_gravel_sheet.jpg").stat().st_size > 1000
+    )
