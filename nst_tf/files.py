@@ -345,8 +345,8 @@ def check_names(paths, *, fix: str = "choose a shorter --output") -> None:
             size = len(os.fsencode(part))
             if size + extra > name_max:
                 raise ConfigError(
-                    f"the name '{printable(part[:40])}...' is {size} bytes, over the {name_max - extra} "
-                    f"that '{printable(existing)}' allows for it — {fix}"
+                    f"the name '{printable(part[:40])}...' is {size} bytes, longer than the file system "
+                    f"allows ({name_max - extra} in '{printable(existing)}') — {fix}"
                 )
 
 
