@@ -826,7 +826,30 @@ def _fast_parsers(sub):
     which.add_argument("--model", "-m", type=_path, help="a .keras file written by `train`")
     which.add_argument(
         "--style",
-        help="a network that ships trained, by style name (`python -m nst_tf list` shows them)",
+        help="a network that ships trained, by style name (`python -m nst_tf list` shows them); "
+        "with --method, any style image (a name or a path)",
+    )
+    stylize.add_argument(
+        "--method",
+        choices=("adain", "wct"),
+        help="any style in one pass (notebook 06): AdaIN or WCT on VGG19's features, then the "
+        "shipped decoder (or --decoder); --style then names any painting",
+    )
+    stylize.add_argument(
+        "--decoder", type=_path, help="with --method: a decoder .keras file (default: the shipped one)"
+    )
+    stylize.add_argument(
+        "--alpha", type=float, default=1.0,
+        help="with --method: 0 keeps the photo's features, 1 the full style transform (default 1)",
+    )  # fmt: skip
+    stylize.add_argument(
+        "--style-size", type=int, default=512,
+        help="with --method: the style image's long side before its statistics are taken (default 512)",
+    )  # fmt: skip
+    stylize.add_argument(
+        "--preserve-color",
+        action="store_true",
+        help="with --method: keep the photo's colours (luminance only)",
     )
     stylize.add_argument(
         "--output", "-o", type=_path, help="output folder (default: a new folder in data/output/stylize/)"
@@ -964,14 +987,19 @@ def _stylize(args) -> int:
 
     if args.batch_size < 1 or (args.size is not None and not 16 <= args.size <= 16384):
         raise ConfigError("--batch-size must be >= 1 and --size from 16 to 16384")
-    if args.style is not None:  # a network that ships trained
-        args.model = fast.shipped_model(args.style)
-    model = fast.load_model(args.model, args.precision)
+    if args.method is not None:  # any style in one pass: AdaIN / WCT and a decoder
+        model, args.model = _arbitrary_stylizer(args)
+    elif args.decoder is not None or args.alpha != 1.0 or args.preserve_color:
+        raise ConfigError("--decoder, --alpha and --preserve-color go with --method adain|wct")
+    else:
+        if args.style is not None:  # a network that ships trained
+            args.model = fast.shipped_model(args.style)
+        model = fast.load_model(args.model, args.precision)
     if args.output:
         out_dir = Path(os.path.abspath(user_path(args.output)))
     else:
         stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
-        out_dir = output_dir().absolute() / "stylize" / f"{stamp}-{_slug(args.model)}"
+        out_dir = output_dir().absolute() / "stylize" / f"{stamp}-{_slug(_model_name(args.model))}"
     written, failed = 0, []
     plan = _stylize_outputs(args.inputs, out_dir)
     from nst_tf.files import check_names
@@ -1015,6 +1043,39 @@ def _stylize(args) -> int:
         print(f"{written} written, {len(failed)} failed", file=sys.stderr)
         return 1
     return 0
+
+
+def _model_name(model) -> str:
+    """A run folder's name for the network: the model file's, or "adain-<style>" for a stylizer."""
+    if isinstance(model, dict):
+        return f"{model['method']}-{Path(model['style']['path']).stem}"
+    return str(model)
+
+
+def _arbitrary_stylizer(args):
+    """``stylize --method``: the AdaIN/WCT stylizer for ``--style`` and what its sidecars record."""
+    from nst_tf import arbitrary
+    from nst_tf.data import resolve_image
+    from nst_tf.errors import ConfigError
+    from nst_tf.files import sha256_file
+
+    if args.style is None:
+        raise ConfigError("--method needs --style IMAGE (any painting: a name or a path), not --model")
+    if not 0.0 <= args.alpha <= 1.0 or not 16 <= args.style_size <= 4096:
+        raise ConfigError("--alpha must be from 0 to 1 and --style-size from 16 to 4096")
+    path = Path(args.decoder) if args.decoder is not None else arbitrary.shipped_decoder()
+    decoder = arbitrary.load_decoder(path, args.precision)
+    style = resolve_image(args.style, "style")
+    model = arbitrary.stylizer(
+        decoder, style, method=args.method, alpha=args.alpha, style_size=args.style_size,
+        preserve_color=args.preserve_color, precision=args.precision,
+    )  # fmt: skip
+    info = {
+        "kind": f"{args.method} stylizer (nst_tf.arbitrary)", "method": args.method, "alpha": args.alpha,
+        "preserve_color": args.preserve_color, "style": {"path": str(style), "sha256": sha256_file(style, 12),
+        "long_side": args.style_size}, "decoder": {"path": str(path), "sha256": sha256_file(path, 12)},
+    }  # fmt: skip
+    return model, info
 
 
 def _folder_name(src: Path) -> Path:

@@ -136,6 +136,10 @@ VIDEO_EXTENSIONS = (".mp4", ".mov", ".avi", ".mkv", ".webm", ".m4v")
 
 
 def _model_info(model_path) -> dict:
+    """What a sidecar records of the network: its path and hash, or ``model_path`` itself when it is
+    already a description (a dict: the AdaIN/WCT stylizers of ``nst_tf.arbitrary``)."""
+    if isinstance(model_path, dict):
+        return dict(model_path)
     path = user_path(model_path) if model_path is not None else None
     return {"path": str(path), "sha256": _sha256(path)} if path is not None and path.is_file() else {}
 

@@ -302,7 +302,11 @@ def check_signature(model, label: str = "the model", fix: str = "pass a network 
 
 def network_width(model: keras.Model) -> int:
     """Channels of the transformer's full-resolution layers (``build_transformer``'s ``width``: its
-    ``enc1`` layer), for memory estimates; for another network, its widest convolution."""
+    ``enc1`` layer), for memory estimates; a network that says its own (``nst_width``: the
+    stylizers of :mod:`nst_tf.arbitrary`, whose VGG19 has 64 channels at full resolution); for
+    another network, its widest convolution."""
+    if getattr(model, "nst_width", None):
+        return int(model.nst_width)
     first = next((layer for layer in model.layers if layer.name == "enc1"), None)
     if getattr(first, "filters", None):
         return int(first.filters)

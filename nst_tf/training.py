@@ -76,6 +76,7 @@ __all__ = [
     "compare_with_transfer",
     "default_strategy",
     "evaluate",
+    "fit",
     "make_train_step",
     "photo_dataset",
     "read_checkpoint",
@@ -318,7 +319,7 @@ def _validation_photos() -> list[np.ndarray]:
 
 def _validation_strip(model, photos, path: Path) -> Path:
     """The held-out photos (top) above the network's outputs (bottom), side by side, as a JPEG."""
-    outs = [stylize(model, p) for p in photos]
+    outs = [np.clip(stylize(model, p), 0, 255) for p in photos]  # an early decoder strays far
     height = max(p.shape[0] for p in photos)
     pad = [np.pad(im, ((0, height - im.shape[0]), (0, 2), (0, 0)), constant_values=255) for im in photos]
     top = np.concatenate(pad, 1)
@@ -328,16 +329,16 @@ def _validation_strip(model, photos, path: Path) -> Path:
     return save_image(np.concatenate([top, bottom], 0), path, quality=90)
 
 
-def _loss_curve(history: list, path: Path) -> Path:
-    """The training loss and its three terms against the step, as a PNG."""
+def _loss_curve(history: list, path: Path, labels=("loss", "content", "style", "tv")) -> Path:
+    """The training loss and its terms (``labels``) against the step, as a PNG."""
     import matplotlib
 
     matplotlib.use("Agg", force=False)
     import matplotlib.pyplot as plt
 
-    rows = np.asarray([r[:5] for r in history], np.float64)
+    rows = np.asarray([r[: len(labels) + 1] for r in history], np.float64)
     fig, ax = plt.subplots(figsize=(6, 3.5), dpi=100)
-    for i, label in enumerate(("loss", "content", "style", "tv"), start=1):
+    for i, label in enumerate(labels, start=1):
         ax.plot(rows[:, 0], rows[:, i], label=label, lw=1.6 if i == 1 else 1.0)
     ax.set_yscale("log")
     ax.set_xlabel("step")
@@ -411,21 +412,52 @@ def train(
     )  # fmt: skip
     step_fn = make_train_step(model, optimizer, loss_fn, strategy, config.batch_size, config.noise)
     ds = photo_dataset(paths, config.size, config.batch_size, config.seed, start=start * config.batch_size)
+    writes = output is not None and _is_chief(strategy)
+    val_photos = _validation_photos() if writes and config.validate_every else []
+    validate = None
+    if val_photos:
+        val_dir = validation_dir(output)
+
+        def validate(model, step):
+            return _validation_strip(model, val_photos, val_dir / f"step-{step:06d}.jpg").name
+
+    return fit(
+        result, step_fn, ds, optimizer, strategy=strategy, output=output, progress=progress,
+        callback=callback, terms=("content", "style", "tv"), validate=validate,
+        manifest={"style": result.style["name"]},
+    )  # fmt: skip
+
+
+def fit(
+    result: TrainResult, step_fn, ds: tf.data.Dataset, optimizer, *, strategy, output=None,
+    progress: bool | None = None, callback=None, terms=("content", "style", "tv"), validate=None,
+    manifest: dict | None = None,
+) -> TrainResult:  # fmt: skip
+    """The loop every trainer of the project shares (the fast networks here, the decoder of
+    :mod:`nst_tf.arbitrary`): ``step_fn(batch, seed) -> (loss, {term: value})`` from
+    :func:`make_train_step` on each batch of ``ds`` (distributed by ``strategy``) from step
+    ``result.steps_done`` to ``result.config.steps``; a row ``[step, loss, *terms, seconds]`` per step
+    in ``result.history``; a non-finite loss stops it; a checkpoint every ``checkpoint_every`` steps
+    and at the end (all or nothing), ``validate(model, step)`` every ``validate_every`` steps, Ctrl-C
+    keeps the last checkpoint. With ``output`` (on the chief worker), the end writes the checkpoint,
+    the data manifest (``manifest``: what it adds), the loss curve and the model with
+    ``result.metadata()`` as its sidecar, a second Ctrl-C notwithstanding."""
+    config, model, history = result.config, result.model, result.history
+    start = result.steps_done
     batches = iter(strategy.experimental_distribute_dataset(ds))
     writes = output is not None and _is_chief(strategy)  # one writer among the workers
     ckpt = checkpoint_path(output) if writes else None
-    val_photos = _validation_photos() if writes and config.validate_every else []
-    val_dir = validation_dir(output) if val_photos else None
+    every = getattr(config, "validate_every", 0) if validate is not None else 0
     bar = progress_bar(config.steps, desc="train", initial=start, enabled=progress)
     # a resumed run continues the clock of the runs before it (the history's last time)
     earlier_s = float(history[-1][-1]) if history else 0.0
     t0, images = time.perf_counter(), 0
     try:
         for step in range(start, config.steps):
-            photos = next(batches)
+            batch = next(batches)
             seed = tf.constant([config.seed, step], tf.int64)
-            loss, terms = step_fn(photos, seed)
-            row = [step + 1, float(loss), *(float(terms[k]) for k in ("content", "style", "tv"))]
+            loss, values = step_fn(batch, seed)
+            row = [step + 1, float(loss), *(float(values[k]) for k in terms)]
             if not np.isfinite(row[1]):
                 result.stopped = "nonfinite"
                 break
@@ -436,10 +468,8 @@ def train(
             bar.set_postfix(loss=f"{row[1]:.3g}", img_s=f"{rate:.2f}")
             if ckpt is not None and (step + 1) % config.checkpoint_every == 0:
                 _save_checkpoint(ckpt, model, optimizer, step + 1, config, history)
-            if val_dir is not None and (step + 1) % config.validate_every == 0:
-                result.validation.append(
-                    _validation_strip(model, val_photos, val_dir / f"step-{step + 1:06d}.jpg").name
-                )
+            if every and (step + 1) % every == 0:
+                result.validation.append(validate(model, step + 1))
             if callback is not None:
                 callback(step + 1, row[1])
     except KeyboardInterrupt:
@@ -456,9 +486,11 @@ def train(
             if result.stopped != "nonfinite":
                 _save_checkpoint(ckpt, model, optimizer, result.steps_done, config, history)
             result.path = Path(output)
-            datasets.write_manifest(output, pool, style=result.style["name"])
+            if result.pool is not None:
+                datasets.write_manifest(output, result.pool, **(manifest or {}))
             if history:
-                result.loss_curve = _loss_curve(history, result.path.with_suffix(".loss.png")).name
+                curve = _loss_curve(history, result.path.with_suffix(".loss.png"), ("loss", *terms))
+                result.loss_curve = curve.name
             result.path = save_model(model, output, result.metadata())
         finally:
             restore_signal_handlers(previous)
