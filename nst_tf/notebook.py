@@ -169,6 +169,17 @@ EXERCISES = {
     "04.7": ("color.match_color", lambda: (_nearly_grey("chelsea"), _crop("astronaut", (16, 24)))),
     "04.8": ("losses.guided_gram_matrix", lambda: (_features("block1_conv1", "chelsea", "coffee"), _fade())),
     "05.4": ("fast.flicker", lambda: (_pan(),)),
+    "06.1": (
+        "arbitrary.adain",
+        lambda: (
+            _with_zeros(_features("block2_conv1", "chelsea", "coffee")),
+            _features("block2_conv1", "gravel"),
+        ),
+    ),
+    "06.2": (
+        "arbitrary.wct",
+        lambda: (_features("block1_conv1", "chelsea", "coffee"), _features("block1_conv1", "gravel")),
+    ),
 }
 #: Exercises whose inputs need no VGG19 weights: graded against the frozen answer on any machine.
 WEIGHT_FREE = frozenset({"01.5", "04.7", "05.4"})

@@ -268,3 +268,41 @@ def test_cli_stylizes_a_folder_with_adain(tmp_path, capsys):
         capsys, "stylize", str(folder / "coffee.jpg"), "--method", "wct", "--model", str(path)
     )  # fmt: skip
     assert code == 2 and "--method needs --style" in err
+
+
+# ----------------------------------------------------------------------------- notebook 06 == package
+def _notebook_functions(names):
+    """Notebook 06's top-level functions ``names``, compiled with its imports only (as
+    tests/test_notebooks.py does for the losses): the lesson cannot drift from the package."""
+    import ast
+
+    path = ROOT / "notebooks/06_arbitrary_style.ipynb"
+    imports, defs = [], []
+    for cell in json.loads(path.read_text(encoding="utf-8"))["cells"]:
+        if cell["cell_type"] != "code":
+            continue
+        try:
+            tree = ast.parse("".join(cell["source"]))
+        except SyntaxError:
+            continue
+        imports += [n for n in tree.body if isinstance(n, (ast.Import, ast.ImportFrom))]
+        defs += [n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name in names]
+    namespace: dict = {}
+    exec(compile(ast.Module(body=imports + defs, type_ignores=[]), path.name, "exec"), namespace)  # noqa: S102
+    return {name: namespace[name] for name in names}
+
+
+def test_notebook_adain_and_wct_are_the_packages(relu4):
+    import tensorflow as tf
+
+    from nst_tf import arbitrary
+
+    found = _notebook_functions(["adain", "covariance", "matrix_power", "wct"])
+    content, style = relu4
+    np.testing.assert_allclose(found["adain"](tf.constant(content), tf.constant(style)),
+                               arbitrary.adain(content, style), rtol=1e-4, atol=1e-2)  # fmt: skip
+    rng = np.random.default_rng(0)
+    small = rng.normal(size=(1, 9, 14, 6)).astype("float32") * 5  # full rank: 126 positions, 6 channels
+    paint = (rng.normal(size=(1, 11, 7, 6)) @ rng.normal(size=(6, 6))).astype("float32") + 3
+    np.testing.assert_allclose(found["wct"](tf.constant(small), tf.constant(paint)),
+                               arbitrary.wct(small, paint), rtol=1e-4, atol=1e-4)  # fmt: skip

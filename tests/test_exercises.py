@@ -368,6 +368,49 @@ def _mask(m):
     return tf.constant(m, tf.float32)[tf.newaxis, :, :, tf.newaxis]
 
 
+def _adain(c, s, *, eps=1e-5, axes=(1, 2), std=True, swap=False):
+    """AdaIN in NumPy with the usual slips switchable."""
+    c, s = np.asarray(c, np.float64), np.asarray(s, np.float64)
+    cm, cv = c.mean(axes, keepdims=True), c.var(axes, keepdims=True)
+    sm, sv = s.mean((1, 2), keepdims=True), s.var((1, 2), keepdims=True)
+    spread = (lambda v: np.sqrt(v + eps)) if std else (lambda v: v + eps)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        if swap:  # the photo's statistics given to the style's normalised features' places
+            return spread(cv) * (c - sm) / spread(sv) + cm
+        return spread(sv) * (c - cm) / spread(cv) + sm
+
+
+def _power(cov, p, eps=1e-5):
+    values, vectors = np.linalg.eigh(cov)
+    floor = max(eps, 1e-6 * values[-1])
+    powered = np.where(values > floor, np.maximum(values, floor) ** p, 0.0)
+    return (vectors * powered) @ vectors.T
+
+
+def _cov(flat, centre=True):
+    mean = flat.mean(0) if centre else np.zeros(flat.shape[1])
+    d = flat - mean
+    return mean, d.T @ d / (len(flat) - 1)
+
+
+def _wct(c, s, *, eps=1e-5, whiten=-0.5, centre=True, add_mean=True, per_image=True, how="sym"):
+    """WCT in NumPy (float64) with the usual slips switchable."""
+    c, s = np.asarray(c, np.float64), np.asarray(s, np.float64)
+    s_mean, s_cov = _cov(s.reshape(-1, s.shape[-1]))
+    if how == "cholesky":
+        colour = np.linalg.cholesky(s_cov + eps * np.eye(len(s_cov))).T  # L^T: x @ L^T has covariance L L^T
+    else:
+        colour = _power(s_cov, 0.5, eps)
+    whole = c.reshape(-1, c.shape[-1])
+    out = []
+    for image in c:
+        flat = image.reshape(-1, image.shape[-1])
+        mean, cov = _cov(flat if per_image else whole, centre)
+        white = (flat - mean) @ _power(cov, whiten, eps)
+        out.append((white @ colour + (s_mean if add_mean else 0)).reshape(image.shape))
+    return np.stack(out)
+
+
 #: exercise -> {common wrong answer: function}. Every one must be graded NOT YET (or fail).
 WRONG = {
     "01.4": {
@@ -470,6 +513,23 @@ WRONG = {
         ),
         "differences along the rows": lambda v: float(np.mean(np.abs(np.diff(v.astype(np.float32), axis=1)))),
     },
+    "06.1": {
+        "statistics over the batch too": lambda c, s: _adain(c, s, axes=(0, 1, 2)),
+        "no eps (the black crop divides by 0)": lambda c, s: _adain(c, s, eps=0.0),
+        "variance for standard deviation": lambda c, s: _adain(c, s, std=False),
+        "the statistics swapped": lambda c, s: _adain(c, s, swap=True),
+        "the style's mean only": lambda c, s: (
+            np.asarray(c) - np.mean(c, (1, 2), keepdims=True) + np.mean(s, (1, 2), keepdims=True)
+        ),
+    },
+    "06.2": {
+        "whitened with C^-1": lambda c, s: _wct(c, s, whiten=-1.0),
+        "not centred": lambda c, s: _wct(c, s, centre=False),
+        "the style's mean not added": lambda c, s: _wct(c, s, add_mean=False),
+        "one covariance for the batch": lambda c, s: _wct(c, s, per_image=False),
+        "Cholesky colouring": lambda c, s: _wct(c, s, how="cholesky"),
+        "AdaIN instead": lambda c, s: _adain(c, s),
+    },
 }
 
 #: exercise -> a right answer written otherwise than the package's: graded correct.
@@ -484,6 +544,8 @@ RIGHT = {
         tf.einsum("nhwi,nhwj->nij", f * _mask(m), f * _mask(m)) / float(np.sum(np.square(m)))
     ),
     "05.4": lambda v: float(np.mean(np.abs(np.diff(v.astype(np.float32), axis=0)))),
+    "06.1": _adain,
+    "06.2": _wct,
 }
 
 WRONG_CASES = [(exercise, why) for exercise in sorted(WRONG) for why in WRONG[exercise]]
@@ -509,13 +571,16 @@ def test_check_grades_a_right_answer_correct(exercise, capsys):
 
 @pytest.mark.parametrize("exercise", IDS)
 def test_inputs_are_batches_of_two_or_more_non_square_images(exercise):
-    """What lets a check see a mean over the batch, or H and W mixed up."""
+    """What lets a check see a mean over the batch, or H and W mixed up. The first batch is the one
+    the function maps (features, photos); a later one may be a single style (06.1, 06.2: one painting
+    for the whole batch, as the exercise says)."""
     args = [np.asarray(a) for a in notebook._inputs(exercise)]
     images = [a for a in args if a.ndim >= 3]
     assert images, f"{exercise} has no image-like input"
+    batches = [a for a in images if a.ndim == 4]
+    if batches:
+        assert batches[0].shape[0] >= 2, f"{exercise}: a batch of {batches[0].shape[0]}"
     for a in images:
-        if a.ndim == 4:
-            assert a.shape[0] >= 2, f"{exercise}: a batch of {a.shape[0]}"
         h, w = a.shape[-3:-1]
         assert h != w, f"{exercise}: square {h}x{w} input"
 
