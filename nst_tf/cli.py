@@ -557,9 +557,8 @@ def _recorded_file(args, entry, what: str, flag: str) -> str:
 
 def _run(args) -> int:
     if args.command == "list":
-        from nst_tf.data import list_images, shipped_models
+        from nst_tf.data import SHIPPED_DIR, list_images, shipped_models
         from nst_tf.files import printable
-
         for name, path in sorted(list_images().items()):
             print(f"{printable(name):28s} {printable(path)}")
         shipped = shipped_models()
@@ -567,6 +566,11 @@ def _run(args) -> int:
             print("\nnetworks that ship trained (stylize --style NAME):")
             for name, path in shipped.items():
                 print(f"{printable(name):28s} {printable(path)}")
+        decoders = sorted((SHIPPED_DIR / "decoders").glob("*.keras"))
+        if decoders:
+            print("\ndecoders for any style (stylize --method adain|wct --style IMAGE):")
+            for path in decoders:
+                print(f"{printable(path.stem):28s} {printable(path)}")
         return 0
     if args.command == "figures":
         from nst_tf.figures import export_page
