@@ -213,3 +213,78 @@ def signal_cli_run(tmp_path, sig, *, steps: int = 5000) -> tuple[int, str, str]:
             proc.kill()
     reader.join(10)
     return proc.returncode, stdout, b"".join(chunks).decode(errors="replace")
+
+
+# ----------------------------------------------------------------------------- robustness checks
+# Shared by the robustness checks from the round-two review (issue #13) in test_files, test_cli,
+# test_config, test_data, test_data_https, test_images and test_weights.
+CLI_TINY = ["--size", "32", "--pyramid", "none", "--weights", "random", "--quiet", "--steps", "1"]
+
+
+def png_bytes(h=40, w=48, seed=0) -> bytes:
+    """A small random RGB PNG, as the bytes of the file."""
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.fromarray(np.random.default_rng(seed).integers(0, 256, (h, w, 3), np.uint8)).save(buf, "PNG")
+    return buf.getvalue()
+
+
+def one_line(text: str, *words: str) -> str:
+    """The error output is exactly one line, no traceback, containing ``words``."""
+    lines = text.strip().splitlines()
+    assert len(lines) == 1, text
+    assert "Traceback" not in text
+    for word in words:
+        assert word in lines[0], (word, lines[0])
+    return lines[0]
+
+
+def file_tree(folder: Path) -> dict[str, bytes]:
+    """Every file under ``folder`` with its bytes (to compare before and after)."""
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def leftovers(folder: Path) -> list[Path]:
+    """Hidden, temporary or partial files under ``folder`` (a failed write must leave none)."""
+    return [p for p in folder.rglob("*") if p.name.startswith(".") or ".tmp" in p.name or p.suffix == ".part"]
+
+
+def in_thread(fn, seconds=20):
+    """Run ``fn`` in a thread; fail (instead of hanging the suite) if it blocks."""
+    import threading
+
+    box = {}
+
+    def target():
+        try:
+            box["value"] = fn()
+        except BaseException as err:  # noqa: BLE001 - handed to the test
+            box["error"] = err
+
+    thread = threading.Thread(target=target, daemon=True)
+    thread.start()
+    thread.join(seconds)
+    assert not thread.is_alive(), f"blocked for more than {seconds} s"
+    if "error" in box:
+        raise box["error"]
+    return box.get("value")
+
+
+@pytest.fixture
+def tiny_fs(tmp_path):
+    """A real 256 KiB tmpfs (mounted for the test; skipped where mounting is not allowed)."""
+    import shutil
+    import subprocess
+
+    mnt = tmp_path / "tinyfs"
+    mnt.mkdir()
+    if not shutil.which("mount") or os.geteuid() != 0:
+        pytest.skip("needs root to mount a tmpfs")
+    proc = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", str(mnt)], capture_output=True)
+    if proc.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {proc.stderr.decode(errors='replace').strip()}")
+    try:
+        yield mnt
+    finally:
+        subprocess.run(["umount", "-l", str(mnt)], capture_output=True)

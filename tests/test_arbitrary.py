@@ -306,3 +306,19 @@ def test_notebook_adain_and_wct_are_the_packages(relu4):
     paint = (rng.normal(size=(1, 11, 7, 6)) @ rng.normal(size=(6, 6))).astype("float32") + 3
     np.testing.assert_allclose(found["wct"](tf.constant(small), tf.constant(paint)),
                                arbitrary.wct(small, paint), rtol=1e-4, atol=1e-4)  # fmt: skip
+
+
+def test_the_shipped_decoder_loads_and_rebuilds_a_held_out_photo():
+    """data/models/decoders/block4_conv1.keras (benchmarks/arbitrary.py's recipe): measured SSIM
+    0.53 (coffee) and 0.66 (rocket) at 256 px in float32; an untrained decoder gives about 0."""
+    from nst_tf import arbitrary, data, metrics
+
+    path = arbitrary.shipped_decoder()
+    side = json.loads(path.with_suffix(".json").read_text())
+    assert side["format"] == arbitrary.DECODER_FORMAT and side["stopped"] == "completed"
+    assert path.with_name(side["data_manifest"]).is_file()
+    decoder = arbitrary.load_decoder(path, "float32")
+    for name, bound in (("coffee", 0.45), ("rocket", 0.55)):
+        photo = data.load(name, 256)
+        rebuilt = np.clip(arbitrary.reconstruct(decoder, photo), 0, 255)
+        assert metrics.ssim(rebuilt, photo) > bound, name

@@ -1,10 +1,16 @@
 """Config validation happens before any work, with one-line errors."""
 
+import io
 import json
 
+import numpy as np
 import pytest
+from conftest import CLI_TINY, run_cli
+from conftest import one_line as _one_line
+from conftest import png_bytes as _png
 
-from nst_tf.config import Config
+from nst_tf import images, transfer
+from nst_tf.config import MAX_STEPS, Config
 from nst_tf.errors import ConfigError
 
 
@@ -148,3 +154,45 @@ def test_cli_imports_no_private_names_from_the_package():
         if alias.name.startswith("_")
     ]
     assert private == []
+
+
+# -------------------------------- robustness (from the round-two review, issue #13): config files and numbers
+def test_pathologically_nested_config_is_one_line(tmp_path, capsys):
+    deep = tmp_path / "deep.json"
+    deep.write_text("[" * 100_000 + "]" * 100_000)
+    code, _, err = run_cli(capsys, "transfer", "--config", str(deep), *CLI_TINY)
+    assert code == 2
+    _one_line(err, "nested too deeply")
+    nested_value = tmp_path / "nested_value.json"
+    nested_value.write_text('{"style_blend": ' + "[" * 900 + "]" * 900 + "}")
+    code, _, err = run_cli(capsys, "transfer", "--config", str(nested_value), *CLI_TINY)
+    assert code == 2
+    _one_line(err, "style_blend")
+    assert not (tmp_path / "output").exists()
+
+
+@pytest.mark.parametrize(
+    "argv, words",
+    [(["--steps", str(10**30)], f"at most {MAX_STEPS:,}"), (["--size", "100000000"], "65,536"),
+     (["--frame-every", str(10**12)], "frame_every"), (["--lr", "1e300"], "at most 1e+06"),
+     (["--pyramid", f"0.5:{10**12}"], "steps <=")],
+)  # fmt: skip
+def test_numbers_past_any_sane_bound_are_one_line(argv, words, capsys, tmp_path):
+    code, _, err = run_cli(capsys, "transfer", *CLI_TINY, *argv)
+    assert code == 2
+    _one_line(err, words.replace("at most", "") if "at most" in words else words)
+    assert not (tmp_path / "output").exists()
+
+
+def test_numpy_integers_for_size_steps_seed_are_accepted(tmp_path):
+    result = transfer.synthesize_texture(
+        _png_array(), size=np.int64(32), steps=np.int32(2), seed=np.uint16(3), pyramid=(), weights="random",
+        frame_every=np.int64(1), progress=False,
+    )  # fmt: skip
+    assert result.image.shape[:2] == (27, 32) and result.config.seed == 3 and type(result.config.size) is int
+    meta = json.loads(result.save(tmp_path / "t.png").with_suffix(".json").read_text())
+    assert meta["config"]["steps"] == 2 and meta["seed"] == 3
+
+
+def _png_array():
+    return images.load_image(io.BytesIO(_png()))

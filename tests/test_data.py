@@ -10,11 +10,12 @@ import io
 import os
 import urllib.error
 import urllib.request
+import warnings
 from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import FakeResponse
+from conftest import FakeResponse, run_cli
 from PIL import Image
 
 from nst_tf import data
@@ -324,3 +325,31 @@ def test_output_and_cache_dirs_follow_the_environment(tmp_path, monkeypatch):
     assert data.output_dir() == data.OUTPUT_DIR == data.PROJECT_ROOT / "data" / "output"
     assert data.image_cache_dir() == tmp_path / "cache" / "images"
     assert (data.PROJECT_ROOT / "nst_tf" / "data.py").is_file()
+
+
+# --------------------------------------------------------------------------
+# robustness (from the round-two review, issue #13): unreadable NST_EXTRA_IMAGES folders
+# --------------------------------------------------------------------------
+
+
+def test_unreadable_extra_images_folder_warns_once(tmp_path, monkeypatch, capsys):
+    (tmp_path / "a_file").write_text("not a folder")
+    monkeypatch.setenv(
+        "NST_EXTRA_IMAGES", os.pathsep.join([str(tmp_path / "absent"), str(tmp_path / "a_file")])
+    )
+    data._WARNED.clear()
+    with warnings.catch_warnings(record=True) as record:
+        warnings.simplefilter("always")
+        for _ in range(3):
+            data.list_images()
+        with pytest.raises(ImageError):
+            data.resolve_image("no_such_image_anywhere", allow_download=False)
+    messages = [str(w.message) for w in record if "NST_EXTRA_IMAGES" in str(w.message)]
+    assert len(messages) == 2, messages  # one per folder, however often they are searched
+    assert any("absent" in m and "no such file" in m for m in messages)
+    assert any("a_file" in m and "not a folder" in m for m in messages)
+    data._WARNED.clear()
+    code, out, err = run_cli(capsys, "list")
+    assert code == 0 and "chelsea" in out
+    assert err.count("warning: NST_EXTRA_IMAGES") == 2 and "Traceback" not in err
+    assert all(line.startswith("warning: ") for line in err.strip().splitlines())

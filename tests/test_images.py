@@ -2,17 +2,23 @@
 
 from __future__ import annotations
 
+import hashlib
 import io
 import os
+import warnings
 
 import keras
 import numpy as np
 import pytest
+from conftest import CLI_TINY, run_cli
+from conftest import one_line as _one_line
+from conftest import png_bytes as _png
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 from PIL import Image
 
+from nst_tf import images, transfer
 from nst_tf.errors import ConfigError, ImageError
 from nst_tf.images import (
     MAX_ASPECT,
@@ -477,3 +483,94 @@ def test_save_is_atomic_when_writing_fails(tmp_path, monkeypatch):
     assert str(path) in str(info.value)
     assert path.read_bytes() == before  # the old file is untouched
     assert os.listdir(tmp_path) == ["keep.png"]  # and no temporary file is left
+
+
+# --------------------------------------------------------------------------
+# robustness (from the round-two review, issue #13): huge images, Python API inputs
+# --------------------------------------------------------------------------
+
+
+def _png_header_only(width: int, height: int) -> bytes:
+    """A PNG whose IHDR claims width x height but that holds almost no data (a decompression bomb)."""
+    import struct
+    import zlib
+
+    def chunk(kind, payload):
+        return (
+            struct.pack(">I", len(payload)) + kind + payload + struct.pack(">I", zlib.crc32(kind + payload))
+        )
+
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", ihdr)
+        + chunk(b"IDAT", zlib.compress(b"\0" * 64))
+        + chunk(b"IEND", b"")
+    )
+
+
+def test_oversized_png_header_is_refused_before_decoding(tmp_path, capsys):
+    path = tmp_path / "bomb.png"
+    path.write_bytes(_png_header_only(12_000, 10_000))  # 120 Mpx declared in a few dozen bytes
+    assert path.stat().st_size < 200
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no raw PIL DecompressionBombWarning either
+        with pytest.raises(ImageError) as info:
+            images.load_image(path)
+    _one_line(str(info.value), "120 Mpx", f"{images.MAX_PIXELS // 10**6} Mpx limit", "NST_MAX_PIXELS")
+    code, _, err = run_cli(capsys, "transfer", "--content", str(path), *CLI_TINY)
+    assert code == 2
+    _one_line(err, "120 Mpx")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bomb.png"]
+
+
+def test_large_jpeg_is_decoded_smaller_in_draft_mode_with_one_line(tmp_path, monkeypatch):
+    rgb = np.random.default_rng(0).integers(0, 256, (480, 640, 3), np.uint8)
+    Image.fromarray(rgb).save(tmp_path / "big.jpg", quality=90)
+    Image.fromarray(rgb).save(tmp_path / "big.png")
+    monkeypatch.setenv("NST_MAX_PIXELS", "100000")  # 640x480 = 307 kpx is "huge" for this test
+    with pytest.warns(
+        UserWarning, match=r"above the 0.1 Mpx limit: decoded at 320x240 px \(JPEG draft mode\)"
+    ):
+        img = images.load_image(tmp_path / "big.jpg")
+    assert img.shape == (240, 320, 3)
+    with pytest.raises(ImageError, match="above the 0.1 Mpx limit"):
+        images.load_image(tmp_path / "big.png")  # not a JPEG: refused
+    monkeypatch.setenv("NST_MAX_PIXELS", "lots")
+    with pytest.raises(ConfigError, match="NST_MAX_PIXELS"):
+        images.load_image(tmp_path / "big.png")
+
+
+def test_float_image_in_unit_range_with_a_value_slightly_above_1_is_not_black():
+    img = np.random.default_rng(0).uniform(0.2, 0.8, (32, 32, 3)).astype(np.float32)
+    img[0, 0, 0] = 1.0001  # resampling overshoot
+    out = images.load_image(img)
+    assert 0.2 * 255 - 1 <= out[1:].min() and out.max() == pytest.approx(255.0)
+    np.testing.assert_allclose(out[1:], img[1:] * 255, atol=1e-3)
+    assert np.abs(images.load_image(img * 255) - out).max() < 1e-2  # clearly [0, 255]: the same image
+    with pytest.raises(ImageError, match="between the two"):
+        images.load_image(img * 1.6)  # max ~1.3-1.6: neither clearly [0, 1] nor [0, 255]
+
+
+def test_bytes_and_file_objects_are_accepted(tmp_path):
+    body = _png()
+    expected = np.asarray(Image.open(io.BytesIO(body)).convert("RGB"), np.float32)
+    np.testing.assert_array_equal(images.load_image(body), expected)
+    np.testing.assert_array_equal(images.load_image(bytearray(body)), expected)
+    (tmp_path / "p.png").write_bytes(body)
+    with open(tmp_path / "p.png", "rb") as fh:
+        np.testing.assert_array_equal(images.load_image(fh, 24), images.load_image(tmp_path / "p.png", 24))
+    with open(tmp_path / "p.png") as text_mode, pytest.raises(ImageError, match="'rb'"):
+        images.load_image(text_mode)
+    with pytest.raises(ImageError) as info:
+        images.load_image(b"not an image at all")
+    _one_line(str(info.value), "not a recognised image format")
+    for bad in ({"a": 1}, object(), "x".encode("utf-16")[:1]):
+        with pytest.raises(ImageError) as info:
+            images.load_image(bad)
+        assert "reshape" not in str(info.value)
+    with pytest.raises(ImageError) as info:
+        images.load_image({"a": 1})
+    _one_line(str(info.value), "file path", "bytes of an image file", "file object")
+    result = transfer.synthesize_texture(body, size=32, steps=1, pyramid=(), weights="random", progress=False)
+    assert result.inputs["styles"][0] == {"bytes": len(body), "sha256": hashlib.sha256(body).hexdigest()[:12]}

