@@ -140,6 +140,12 @@ def evaluate(out_dir: Path, quick: bool) -> dict:
                     "loss": transfer.loss_at(Config(size=loss_size), image, photo, [str(style_path)])
                 }
                 cells[(f"{name} x {style}", key)] = (thumbnail(image), row[key])
+            for key in images:  # the sheet flags structure kept as the shipped networks' bar does
+                row[key]["structure_kept"] = bool(
+                    row[key]["edge_correlation"]
+                    >= fast.BAR["edge_correlation"] * row["transfer"]["edge_correlation"]
+                    or key == "transfer"
+                )
             rows.append(row)
             log(
                 f"{name} x {style}: "
