@@ -20,8 +20,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shutil
-import statistics
 import sys
 import time
 from pathlib import Path
@@ -55,27 +53,15 @@ def log(msg):
 
 
 def train(work: Path, steps: int | None, install: bool) -> None:
-    from nst_tf import arbitrary, datasets, training
+    from benchmarks.common import train_and_install
+    from nst_tf import arbitrary
 
     config = arbitrary.DecoderConfig(**{**RECIPE, **({"steps": steps} if steps else {})}).validate()
     work.mkdir(parents=True, exist_ok=True)
     out = work / f"{config.layer}.keras"
-    if training.checkpoint_path(out).exists():
-        done = training.read_checkpoint(training.checkpoint_path(out))[0]["step"]
-        log(f"decoder: resuming at step {done} of {config.steps}")
-        result = arbitrary.train_decoder(config, output=out, resume=True, progress=True)
-    else:
-        log(f"decoder: training {config.steps} steps of {config.batch_size} crops of {config.size} px")
-        result = arbitrary.train_decoder(config, output=out, progress=True)
-    log(f"decoder: {result.steps_done} steps, {result.images_per_s:.2f} images/s, {result.stopped}")
-    if result.stopped != "completed" or result.steps_done < config.steps:
-        log("decoder: not finished; rerun to resume")
-        return
-    if install:
-        arbitrary.DECODERS_DIR.mkdir(parents=True, exist_ok=True)
-        for src in (out, out.with_suffix(".json"), datasets.manifest_path(out)):
-            shutil.copyfile(src, arbitrary.DECODERS_DIR / src.name)
-        log(f"decoder: installed {arbitrary.DECODERS_DIR / out.name}")
+    train_and_install(
+        "decoder", arbitrary.train_decoder, config, out, arbitrary.DECODERS_DIR if install else None, log
+    )
 
 
 def _resolved(names, kind) -> list[tuple[str, Path]]:
@@ -91,13 +77,16 @@ def _resolved(names, kind) -> list[tuple[str, Path]]:
 
 
 def _median_s(fn, *args, runs: int = 3) -> tuple[float, object]:
-    out = fn(*args)  # the first call traces: left out of the time
-    times = []
-    for _ in range(runs):
-        t = time.perf_counter()
-        out = fn(*args)
-        times.append(time.perf_counter() - t)
-    return statistics.median(times), out
+    """Median seconds of ``runs`` calls of ``fn(*args)`` after one warm-up (it traces), by
+    :func:`benchmarks.common.time_calls`, and the last call's result."""
+    from benchmarks.common import time_calls
+
+    out = {}
+
+    def call():
+        out["value"] = fn(*args)
+
+    return time_calls(call, runs)["s_median"], out["value"]
 
 
 def evaluate(out_dir: Path, quick: bool) -> dict:

@@ -358,3 +358,31 @@ def time_calls(fn, n: int, warmup: int = 1) -> dict:
         "first_s": first,
         "n": n,
     }
+
+
+def train_and_install(name: str, train, config, out: Path, install_dir: Path | None, log=print) -> bool:
+    """Train (``train(config, output=out, ...)``: ``nst_tf.fast.train`` or
+    ``nst_tf.arbitrary.train_decoder``) or, when ``out``'s checkpoint exists, resume it; once all
+    ``config.steps`` are done, copy the model, its sidecar and its data manifest into
+    ``install_dir`` (None: leave them in ``out``'s folder). True when finished."""
+    import shutil
+
+    from nst_tf import datasets, training
+
+    ckpt = training.checkpoint_path(out)
+    if ckpt.exists():
+        log(f"{name}: resuming at step {training.read_checkpoint(ckpt)[0]['step']} of {config.steps}")
+        result = train(config, output=out, resume=True, progress=True)
+    else:
+        log(f"{name}: training {config.steps} steps of {config.batch_size} crops of {config.size} px")
+        result = train(config, output=out, progress=True)
+    log(f"{name}: {result.steps_done} steps, {result.images_per_s:.2f} images/s, {result.stopped}")
+    if result.stopped != "completed" or result.steps_done < config.steps:
+        log(f"{name}: not finished; rerun to resume")
+        return False
+    if install_dir is not None:
+        install_dir.mkdir(parents=True, exist_ok=True)
+        for src in (out, out.with_suffix(".json"), datasets.manifest_path(out)):
+            shutil.copyfile(src, install_dir / src.name)
+        log(f"{name}: installed {install_dir / out.name}")
+    return True

@@ -23,7 +23,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shutil
 import sys
 import time
 from pathlib import Path
@@ -64,28 +63,15 @@ def recipe(style: str, **changes):
 
 
 def train(styles, work: Path, steps: int | None, install: bool) -> None:
-    from nst_tf import datasets, fast
+    from benchmarks.common import train_and_install
+    from nst_tf import fast
 
     work.mkdir(parents=True, exist_ok=True)
     for style in styles:
         out = work / f"{style}.keras"
         config = recipe(style, **({"steps": steps} if steps else {}))
-        if fast.checkpoint_path(out).exists():
-            done = fast.read_checkpoint(fast.checkpoint_path(out))[0]["step"]
-            log(f"{style}: resuming at step {done} of {config.steps}")
-            result = fast.train(config.replace(steps=config.steps), output=out, resume=True, progress=True)
-        else:
-            log(f"{style}: training {config.steps} steps of {config.batch_size} crops of {config.size} px")
-            result = fast.train(config, output=out, progress=True)
-        log(f"{style}: {result.steps_done} steps, {result.images_per_s:.2f} images/s, {result.stopped}")
-        if result.stopped != "completed" or result.steps_done < config.steps:
-            log(f"{style}: not finished; rerun to resume")
+        if not train_and_install(style, fast.train, config, out, fast.SHIPPED_DIR if install else None, log):
             return
-        if install:
-            fast.SHIPPED_DIR.mkdir(parents=True, exist_ok=True)
-            for src in (out, out.with_suffix(".json"), datasets.manifest_path(out)):
-                shutil.copyfile(src, fast.SHIPPED_DIR / src.name)
-            log(f"{style}: installed {fast.SHIPPED_DIR / out.name}")
 
 
 def _photos() -> list[tuple[str, Path]]:

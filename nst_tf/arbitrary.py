@@ -39,7 +39,8 @@ from nst_tf.errors import ConfigError
 from nst_tf.files import printable, user_path
 from nst_tf.images import load_image, preprocess, resize_image
 from nst_tf.models import build_extractor
-from nst_tf.networks import CropLike, ReflectPad, _dtype_policy, _reason, with_precision
+from nst_tf.networks import CropLike, ReflectPad, _dtype_policy, read_keras, with_precision
+from nst_tf.training import TrainResult, validation_dir
 from nst_tf.vgg19 import CHANNELS, CONV_LAYERS, check_layers
 
 __all__ = [
@@ -208,14 +209,8 @@ def decoder_layer(decoder: keras.Model) -> str:
 
 def load_decoder(path, precision: str | None = "auto") -> keras.Model:
     """A decoder saved by ``train_decoder``; one-line ConfigError if it is not one."""
-    path = user_path(path)
     fix = "pass a decoder .keras file written by nst_tf.arbitrary.train_decoder"
-    if not path.is_file():
-        raise ConfigError(f"decoder '{printable(path)}' does not exist or is not a file — {fix}")
-    try:
-        model = keras.saving.load_model(path, compile=False)
-    except Exception as err:  # Keras raises ValueError, OSError, zipfile errors...
-        raise ConfigError(f"cannot load decoder '{printable(path)}': {_reason(err)} — {fix}") from None
+    model = read_keras(user_path(path), "decoder", fix)
     decoder_layer(model)
     return model if precision is None else with_precision(model, precision)
 
@@ -477,29 +472,15 @@ def reconstruct(decoder: keras.Model, image, weights=None) -> np.ndarray:
     return stylize(autoencoder(decoder, weights), image)
 
 
-@dataclasses.dataclass
-class DecoderResult:
-    """A trained (or interrupted) decoder and how it was made (:func:`nst_tf.training.fit` fills
-    in the loop's fields)."""
+class DecoderResult(TrainResult):
+    """A trained (or interrupted) decoder and how it was made: the fast networks' result
+    (:func:`nst_tf.training.fit` fills in the loop's fields) with the decoder's loss terms and
+    sidecar."""
 
-    model: keras.Model
-    config: DecoderConfig
-    history: list = dataclasses.field(default_factory=list)  # (step, loss, pixel, feature, seconds)
-    steps_done: int = 0
-    stopped: str = "completed"
-    seconds: float = 0.0
-    images_per_s: float = 0.0
-    pool: object = None
-    weights: dict = dataclasses.field(default_factory=dict)
-    precision: dict = dataclasses.field(default_factory=dict)
-    strategy: dict = dataclasses.field(default_factory=dict)
-    path: Path | None = None
-    validation: list = dataclasses.field(default_factory=list)
-    loss_curve: str | None = None
+    TERMS = ("pixel", "feature")
 
     def metadata(self) -> dict:
         from nst_tf import datasets
-        from nst_tf.transfer import versions
 
         return {
             "kind": "nst_tf decoder inverting VGG19 (AdaIN / WCT, notebook 06)",
@@ -510,21 +491,11 @@ class DecoderResult:
             "data_manifest": datasets.manifest_path(self.path).name if self.path else None,
             "data_sources": list(self.config.sources()),
             "photos": len(self.pool.photos) if self.pool is not None else 0,
-            "steps_done": self.steps_done,
-            "stopped": self.stopped,
-            "loss": dict(zip(("loss", "pixel", "feature"), self.history[-1][1:4])) if self.history else {},
-            "history": [[round(v, 6) for v in row] for row in self.history],
             "validation": {
-                "folder": self.path.with_suffix(".val").name if self.path else None,
+                "folder": validation_dir(self.path).name if self.path else None,
                 "strips": self.validation,
-            },  # fmt: skip
-            "loss_curve": self.loss_curve,
-            "timings": {"total_s": round(self.seconds, 2), "images_per_s": round(self.images_per_s, 3)},
-            "strategy": self.strategy,
-            "parameters": int(self.model.count_params()),
-            "weights": self.weights,
-            "precision": self.precision,
-            "versions": versions(),
+            },
+            **self.run_metadata(),
         }
 
 
@@ -542,12 +513,9 @@ def train_decoder(
 
     start, history, arrays = 0, [], None
     if resume:
-        if output is None:
-            raise ConfigError("resume needs the decoder path whose checkpoint to continue")
-        meta, arrays = training.read_checkpoint(training.checkpoint_path(output))
-        saved = DecoderConfig.from_dict(meta["config"])
-        config = saved.replace(steps=config.steps if config else saved.steps)
-        start, history = int(meta["step"]), [list(r) for r in meta["history"]]
+        config, start, history, arrays = training.resume_state(
+            output, config, DecoderConfig, "output=M.keras"
+        )
     config = (config or DecoderConfig()).validate()
     strategy = strategy or training.default_strategy()
     loss_fn = ReconstructionLoss(config)
@@ -575,7 +543,7 @@ def train_decoder(
 
     return training.fit(
         result, step_fn, ds, optimizer, strategy=strategy, output=output, progress=progress,
-        callback=callback, terms=("pixel", "feature"), validate=validate, manifest={"layer": config.layer},
+        callback=callback, validate=validate, manifest={"layer": config.layer},
     )  # fmt: skip
 
 

@@ -559,6 +559,7 @@ def _run(args) -> int:
     if args.command == "list":
         from nst_tf.data import SHIPPED_DIR, list_images, shipped_models
         from nst_tf.files import printable
+
         for name, path in sorted(list_images().items()):
             print(f"{printable(name):28s} {printable(path)}")
         shipped = shipped_models()

@@ -218,6 +218,17 @@ def save_model(model: keras.Model, path, metadata: dict | None = None, *, overwr
     return path
 
 
+def read_keras(path: Path, what: str, fix: str) -> keras.Model:
+    """The Keras model in the ``.keras`` file ``path`` (uncompiled); a one-line ConfigError naming
+    it as ``what`` ("model", "decoder") with ``fix`` if it is missing or will not load."""
+    if not path.is_file():
+        raise ConfigError(f"{what} '{printable(path)}' does not exist or is not a file — {fix}")
+    try:
+        return keras.saving.load_model(path, compile=False)
+    except Exception as err:  # Keras raises ValueError, OSError, zipfile errors...
+        raise ConfigError(f"cannot load {what} '{printable(path)}': {_reason(err)} — {fix}") from None
+
+
 def load_model(path, precision: str | None = "auto") -> keras.Model:
     """A network saved by ``train``/``save_model``; one-line ConfigError if it is not one.
 
@@ -225,12 +236,7 @@ def load_model(path, precision: str | None = "auto") -> keras.Model:
     whatever it was trained in (its weights are float32 either way); None keeps the saved one."""
     path = user_path(path)
     fix = "pass a .keras file written by `python -m nst_tf train`"
-    if not path.is_file():
-        raise ConfigError(f"model '{printable(path)}' does not exist or is not a file — {fix}")
-    try:
-        model = keras.saving.load_model(path, compile=False)
-    except Exception as err:  # Keras raises ValueError, OSError, zipfile errors...
-        raise ConfigError(f"cannot load model '{printable(path)}': {_reason(err)} — {fix}") from None
+    model = read_keras(path, "model", fix)
     check_signature(model, f"model '{printable(path)}'", fix)
     if precision is None:
         return model

@@ -80,6 +80,7 @@ __all__ = [
     "make_train_step",
     "photo_dataset",
     "read_checkpoint",
+    "resume_state",
     "train",
     "training_photos",
     "transfer_config",
@@ -227,9 +228,35 @@ class TrainResult:
     validation: list = field(default_factory=list)  # strips written (names in M.val/)
     loss_curve: str | None = None
 
-    def metadata(self) -> dict:
+    #: The loss terms of each history row, after the step and the total (:func:`fit` records them).
+    TERMS = ("content", "style", "tv")
+
+    def run_metadata(self) -> dict:
+        """What the sidecar of every trained network records of its run (the fast networks', the
+        decoder's of :mod:`nst_tf.arbitrary`): steps, why it stopped, the last loss and its terms,
+        the history, the loss curve, timings, strategy, size, VGG19 weights, precision, versions."""
         from nst_tf.transfer import versions
 
+        last = (
+            dict(zip(("loss", *self.TERMS), self.history[-1][1 : 2 + len(self.TERMS)]))
+            if self.history
+            else {}
+        )
+        return {
+            "steps_done": self.steps_done,
+            "stopped": self.stopped,
+            "loss": last,
+            "history": [[round(v, 6) for v in row] for row in self.history],
+            "loss_curve": self.loss_curve,
+            "timings": {"total_s": round(self.seconds, 2), "images_per_s": round(self.images_per_s, 3)},
+            "strategy": self.strategy,
+            "parameters": int(self.model.count_params()),
+            "weights": self.weights,
+            "precision": self.precision,
+            "versions": versions(),
+        }
+
+    def metadata(self) -> dict:
         return {
             "kind": "nst_tf fast style transfer network (Johnson et al. 2016)",
             "format": FORMAT,
@@ -241,25 +268,13 @@ class TrainResult:
             "held_out": list(HELD_OUT)
             if any(str(s).lower() in datasets.SOURCES for s in self.config.sources())
             else [],
-            "steps_done": self.steps_done,
-            "stopped": self.stopped,
-            "loss": dict(zip(("loss", "content", "style", "tv"), self.history[-1][1:5]))
-            if self.history
-            else {},
-            "history": [[round(v, 6) for v in row] for row in self.history],
             "validation": {
                 "folder": validation_dir(self.path).name if self.path else None,
                 "photos": [p.stem for p in _held_out_paths()] if self.validation else [],
                 "long_side": VALIDATION_SIDE,
                 "strips": self.validation,
             },
-            "loss_curve": self.loss_curve,
-            "timings": {"total_s": round(self.seconds, 2), "images_per_s": round(self.images_per_s, 3)},
-            "strategy": self.strategy,
-            "parameters": int(self.model.count_params()),
-            "weights": self.weights,
-            "precision": self.precision,
-            "versions": versions(),
+            **self.run_metadata(),
         }
 
 
@@ -289,6 +304,18 @@ def read_checkpoint(path) -> tuple[dict, dict]:
             f"cannot resume from '{printable(path)}': {printable(err)} — start without --resume"
         ) from None
     return meta, arrays
+
+
+def resume_state(output, config, config_type, where: str) -> tuple:
+    """(config, step, history, arrays) to continue the training whose checkpoint is beside
+    ``output``: its saved settings (``config_type.from_dict``), with ``config.steps`` as the new
+    total when ``config`` is given. ``where``: how the caller names ``output`` in the error."""
+    if output is None:
+        raise ConfigError(f"resume needs the model path whose checkpoint to continue ({where})")
+    meta, arrays = read_checkpoint(checkpoint_path(output))
+    saved = config_type.from_dict(meta["config"])
+    config = saved.replace(steps=config.steps if config else saved.steps)
+    return config, int(meta["step"]), [list(r) for r in meta["history"]], arrays
 
 
 def _restore(model, optimizer, arrays: dict):
@@ -371,12 +398,7 @@ def train(
     """
     start, history, arrays = 0, [], None
     if resume:
-        if output is None:
-            raise ConfigError("resume needs the model path whose checkpoint to continue (--output M.keras)")
-        meta, arrays = read_checkpoint(checkpoint_path(output))
-        saved = TrainConfig.from_dict(meta["config"])
-        config = saved.replace(steps=config.steps if config else saved.steps)
-        start, history = int(meta["step"]), [list(r) for r in meta["history"]]
+        config, start, history, arrays = resume_state(output, config, TrainConfig, "--output M.keras")
     config.validate()
     # before any work: the transformer and VGG19 (on photos and outputs, 2x the batch) must fit
     resources.check_train_memory(
@@ -423,18 +445,16 @@ def train(
 
     return fit(
         result, step_fn, ds, optimizer, strategy=strategy, output=output, progress=progress,
-        callback=callback, terms=("content", "style", "tv"), validate=validate,
-        manifest={"style": result.style["name"]},
+        callback=callback, validate=validate, manifest={"style": result.style["name"]},
     )  # fmt: skip
 
 
 def fit(
     result: TrainResult, step_fn, ds: tf.data.Dataset, optimizer, *, strategy, output=None,
-    progress: bool | None = None, callback=None, terms=("content", "style", "tv"), validate=None,
-    manifest: dict | None = None,
+    progress: bool | None = None, callback=None, validate=None, manifest: dict | None = None,
 ) -> TrainResult:  # fmt: skip
     """The loop every trainer of the project shares (the fast networks here, the decoder of
-    :mod:`nst_tf.arbitrary`): ``step_fn(batch, seed) -> (loss, {term: value})`` from
+    :mod:`nst_tf.arbitrary`): ``step_fn(batch, seed) -> (loss, {term: value})`` (the terms ``result.TERMS``) from
     :func:`make_train_step` on each batch of ``ds`` (distributed by ``strategy``) from step
     ``result.steps_done`` to ``result.config.steps``; a row ``[step, loss, *terms, seconds]`` per step
     in ``result.history``; a non-finite loss stops it; a checkpoint every ``checkpoint_every`` steps
@@ -442,7 +462,7 @@ def fit(
     keeps the last checkpoint. With ``output`` (on the chief worker), the end writes the checkpoint,
     the data manifest (``manifest``: what it adds), the loss curve and the model with
     ``result.metadata()`` as its sidecar, a second Ctrl-C notwithstanding."""
-    config, model, history = result.config, result.model, result.history
+    config, model, history, terms = result.config, result.model, result.history, result.TERMS
     start = result.steps_done
     batches = iter(strategy.experimental_distribute_dataset(ds))
     writes = output is not None and _is_chief(strategy)  # one writer among the workers
