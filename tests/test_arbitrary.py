@@ -322,3 +322,28 @@ def test_the_shipped_decoder_loads_and_rebuilds_a_held_out_photo():
         photo = data.load(name, 256)
         rebuilt = np.clip(arbitrary.reconstruct(decoder, photo), 0, 255)
         assert metrics.ssim(rebuilt, photo) > bound, name
+
+
+def test_the_benchmark_scores_a_peers_pictures_beside_adain_and_wct(tmp_path):
+    """benchmarks/arbitrary.py --peer: the peer's picture of a pair (here the photo itself, one pixel
+    off in size) is resized to the photo, scored by the same measures, and its own time is kept."""
+    from PIL import Image
+
+    from benchmarks import arbitrary as bench
+    from nst_tf import data
+    from nst_tf.images import load_image, resize_image, scaled_size
+
+    style = bench._resolved(bench.STYLES, "style")[0][0]
+    photo = load_image(data.resolve_image("coffee", "content"))
+    photo = resize_image(photo, size=scaled_size(photo.shape, 64))
+    h, w = photo.shape[:2]
+    Image.fromarray(np.asarray(photo, np.uint8)).resize((w + 1, h)).save(tmp_path / f"coffee_x_{style}.png")
+    timings = {"images": {f"coffee_x_{style}": {"png": f"coffee_x_{style}.png", "median_s": 0.25}}}
+    (tmp_path / "timings.json").write_text(json.dumps(timings | {"package": "peer 0"}))
+    res = bench.evaluate(tmp_path / "out", quick=True, peer_dir=tmp_path)
+    (row,) = res["rows"]
+    assert row["seconds"]["magenta"] == 0.25 and res["peer"] == {"package": "peer 0"}
+    assert row["magenta"]["ssim"] > 0.9 > row["adain"]["ssim"]  # the photo back, unlike AdaIN
+    assert list(res["medians"])[:3] == ["adain", "wct", "magenta"] and "transfer" in res["medians"]
+    with pytest.raises(SystemExit, match="peer_fast.py pairs"):
+        bench.evaluate(tmp_path / "out", quick=True, peer_dir=tmp_path / "missing")
