@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 EXTRA := $(firstword $(NST_EXTRA_IMAGES) $(wildcard ../shared/images))
 export NST_EXTRA_IMAGES := $(EXTRA)
 
-.PHONY: setup demo test test-quick lint gallery figures bench bench-all clean-output student
+.PHONY: setup demo test test-quick lint gallery figures bench bench-all clean-output student readable
 
 setup: $(VENV)/.installed
 
@@ -39,6 +39,11 @@ gallery: setup
 
 bench: setup
 	$(PY) -m benchmarks.run
+
+# executed copies for reading on GitHub (docs/notebooks/): every notebook's quality run with the
+# bundled images only (about an hour on 2 cores; run on a quiet machine). See docs/notebooks/README.md.
+readable: setup
+	$(PY) scripts/run_notebooks.py --readable docs/notebooks notebooks/[0-9][0-9]_*.ipynb
 
 # the student edition: the notebooks without the exercises' answers, into student/ (git-ignored);
 # needs no .venv. A file a student has edited is kept unless OVERWRITE=1. See docs/course.md.

@@ -263,7 +263,7 @@ def _peer_md(peer: dict | None) -> list[str]:
         f"{peer['network_side']} px and upscales to {peer['size']}; its time is the median of "
         f"{peer['runs']} `stylize_with` calls, which encode the painting every call (AdaIN and WCT "
         "encode it once, when the stylizer is built). It was trained on about 80,000 paintings and "
-        "6,000 textures (Ghiasi et al.); our decoder on 10 photos and no painting.",
+        "6,000 textures (Ghiasi et al.); our decoder on the photos above and no painting.",
         "",
     ]
 

@@ -363,7 +363,8 @@ def training_pool(
     """Build the training pool from ``sources`` (names of :data:`SOURCES` or folders), in order.
 
     Photos whose short side is below ``crop_size`` are left out with one warning (they would be
-    enlarged more than 2x); a file met twice (same content) counts once. COCO sources download
+    enlarged more than 2x); a picture met twice (the same file, or the same picture re-saved at the
+    same size) counts once. COCO sources download
     on first use (:func:`download_coco`; one-line DownloadError when offline).
 
     Raises:
@@ -429,15 +430,51 @@ def _source_photos(source, include_held_out, notes, coco_url, progress) -> list[
     )
 
 
+#: Two photos of the same shape whose 32 x 32 grey thumbnails differ by less than this many grey
+#: levels on average are one picture saved twice (the bundled JPEG copies of scikit-image's photos
+#: differ from them by under 1; two different photos of this project's pool by 60 or more).
+SAME_PICTURE_GREY = 2.0
+
+
+def _thumbnail(path: Path):
+    import numpy as np
+    from PIL import Image
+
+    try:
+        with Image.open(path) as im:
+            im.draft("L", (128, 128))  # JPEG: decode at a fraction of the size
+            return np.asarray(im.convert("L").resize((32, 32), Image.BILINEAR), np.float32)
+    except (OSError, ValueError):  # unreadable: PhotoStream skips it later with its own warning
+        return None
+
+
 def _unique(photos: list[Photo]) -> list[Photo]:
-    """The first photo of each content (the same file named twice, a photo copied into a folder)."""
+    """The first photo of each picture: the same file named twice, a photo copied into a folder
+    (same bytes), or the same picture saved again in another format or size (same aspect ratio,
+    thumbnails within :data:`SAME_PICTURE_GREY`: the bundled JPEG copies of scikit-image's
+    astronaut, chelsea and retina). Only photos whose aspect ratio another photo shares are decoded."""
+    import numpy as np
+
     seen, out = set(), []
     for photo in photos:
         key = photo.sha256 or sha256_file(photo.path)
         if key not in seen:
             seen.add(key)
             out.append(Photo(**{**photo.__dict__, "sha256": key}))
-    return out
+    sizes: dict = {}
+    for photo in out:
+        if photo.width is not None:
+            sizes.setdefault(round(photo.width / max(photo.height, 1), 2), []).append(photo)
+    copies = set()
+    for group in sizes.values():
+        kept = []  # (photo, thumbnail) of the first of each picture of this shape
+        for photo in group if len(group) > 1 else ():
+            thumb = _thumbnail(photo.path)
+            if thumb is not None and any(np.abs(thumb - t).mean() < SAME_PICTURE_GREY for _, t in kept):
+                copies.add(photo.sha256)
+            elif thumb is not None:
+                kept.append((photo, thumb))
+    return [p for p in out if p.sha256 not in copies]
 
 
 # ----------------------------------------------------------------------------- manifests

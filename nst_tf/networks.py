@@ -332,9 +332,14 @@ def stylize(model: keras.Model, images) -> np.ndarray:
     runner = _RUNNERS.get(model)
     if runner is None:
         ref = weakref.ref(model)  # the function must not keep its own key alive
+
+        def forward(x):
+            return ref()(x, training=False)
+
+        # no Python control flow to convert: without autograph=False, AutoGraph prints a
+        # "could not transform" warning into every notebook cell that stylises
         runner = _RUNNERS[model] = tf.function(
-            lambda x: ref()(x, training=False),
-            input_signature=[tf.TensorSpec((None, None, None, 3), tf.float32)],
+            forward, input_signature=[tf.TensorSpec((None, None, None, 3), tf.float32)], autograph=False
         )
     arr = np.asarray(images, np.float32)
     single = arr.ndim == 3

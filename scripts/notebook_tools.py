@@ -25,6 +25,9 @@ prompts and the ``check(...)`` cells kept, so the coding exercises still grade t
 The notebooks in ``notebooks/`` are the full edition and are only read. An existing file
 that differs (a student's work) is replaced only with ``--overwrite``.
 ``tests/test_editions.py`` checks that no answer text reaches the student edition.
+
+:func:`readable` turns an executed quality run into the copy a reader sees on GitHub
+(``docs/notebooks/``, written by ``make readable`` through ``scripts/run_notebooks.py --readable``).
 """
 
 from __future__ import annotations
@@ -138,6 +141,101 @@ def errors(nb) -> list[dict]:
         for out in cell.get("outputs", [])
         if out.get("output_type") == "error"
     ]
+
+
+#: Lines of a cell's printed output that are the runtime's noise, not the lesson (TensorFlow's C++
+#: log, its CPU-feature notice): left out of the readable copies.
+NOISE = re.compile(
+    r"^(?:[IWE]\d{4} [\d:.]+\s+\d+ \S+:\d+\]|WARNING: All log messages before absl|"
+    r"To enable the following instructions:|rebuild TensorFlow with the appropriate compiler flags)"
+)
+#: Longest side of an image in a readable copy, and its JPEG quality: a notebook's copy stays a few MB.
+READABLE_SIDE, READABLE_QUALITY = 900, 80
+#: Outputs that only echo an object (a figure's path, a matplotlib Figure): nothing to read.
+_ECHO = re.compile(r"^(?:\w*Path\(|<Figure size|<matplotlib\.)")
+
+
+def _jpeg(png_b64: str) -> str:
+    import base64
+    import io
+
+    from PIL import Image  # only the readable copies need Pillow
+
+    with Image.open(io.BytesIO(base64.b64decode(png_b64))) as im:
+        im = im.convert("RGB")
+        im.thumbnail((READABLE_SIDE, READABLE_SIDE))
+        buf = io.BytesIO()
+        im.save(buf, "JPEG", quality=READABLE_QUALITY, optimize=True)
+    return base64.b64encode(buf.getvalue()).decode("ascii")
+
+
+def _clean_text(text: str, paths: dict[str, str]) -> str:
+    lines = [line for line in text.splitlines(keepends=True) if not NOISE.match(line)]
+    out = "".join(lines)
+    for local, shown in paths.items():  # no machine's folders in a published page
+        out = out.replace(local, shown)
+    return out
+
+
+def readable(nb: dict, name: str, run: dict, paths: dict[str, str] | None = None) -> dict:
+    """The readable copy of an executed notebook (issue #24 item 4): its outputs as the quality run
+    printed and drew them, for a reader on GitHub, without the runtime's noise: stderr left out,
+    TensorFlow's log lines dropped, echoed paths and Figure reprs dropped, PNG pictures as JPEG
+    (:data:`READABLE_SIDE` px), local folders replaced by ``paths``. A header cell says what ran
+    where (``run``: cpu, date, wall_s, commit). Refuses a run that used local images
+    (``run["extra_images"]``: paintings we may not redistribute would be in its pictures) or quick mode.
+    """
+    if run.get("extra_images"):
+        raise ValueError(
+            f"{name}: this run used NST_EXTRA_IMAGES, whose pictures may not be published: "
+            "rerun with bundled images only (scripts/run_notebooks.py --readable does)"
+        )
+    if run.get("quick"):
+        raise ValueError(f"{name}: a quick-mode run; readable copies show the quality run (unset NST_QUICK)")
+    paths = paths or {}
+    cells = []
+    for cell in nb["cells"]:
+        cell = json.loads(json.dumps(cell))
+        cell["metadata"] = {
+            k: cell["metadata"][k] for k in KEEP_CELL_METADATA if k in cell.get("metadata", {})
+        }
+        if cell["cell_type"] == "code":
+            outputs = []
+            for out in cell.get("outputs", []):
+                kind = out.get("output_type")
+                if kind == "stream":
+                    if out.get("name") == "stderr":
+                        continue
+                    text = _clean_text(_source({"source": out.get("text", "")}), paths)
+                    if text.strip():
+                        outputs.append({**out, "text": _split_lines(text)})
+                elif kind in ("display_data", "execute_result"):
+                    data = dict(out.get("data", {}))
+                    if "image/png" in data:
+                        data["image/jpeg"] = _jpeg(_source({"source": data.pop("image/png")}))
+                    plain = _source({"source": data.get("text/plain", "")})
+                    if _ECHO.match(plain):
+                        data.pop("text/plain")
+                    if data:
+                        outputs.append({**out, "data": data, "metadata": {}})
+                else:
+                    outputs.append(out)
+            cell["outputs"] = outputs
+        cells.append(cell)
+    header = (
+        f"> **Executed copy, for reading.** `notebooks/{name}` as its quality run printed and drew it "
+        f"on {run.get('cpu', '?')} ({run.get('cores', '?')} cores), {run.get('date', '?')}, in "
+        f"{run.get('wall_s', 0) / 60:.1f} min, from commit `{str(run.get('commit', '?'))[:12]}`, with the "
+        "bundled images only (the notebook uses local paintings when it finds them). Times printed below "
+        f"are that machine's. To run it yourself open [the notebook](../../notebooks/{name}); to "
+        "regenerate these copies, `make readable`."
+    )
+    cells.insert(
+        0, {"cell_type": "markdown", "id": "readable", "metadata": {}, "source": _split_lines(header)}
+    )
+    meta = json.loads(json.dumps(NOTEBOOK_METADATA))
+    meta["nst_tf_run"] = run
+    return {"cells": cells, "metadata": meta, "nbformat": NBFORMAT, "nbformat_minor": NBFORMAT_MINOR}
 
 
 def normalize(path) -> bool:

@@ -13,6 +13,13 @@ A figure whose name starts with ``input_`` shows an input image; it is published
 when named with ``--allow-input NAME`` after a person checked that it shows bundled images
 only (CC0 / public domain, see data/src/CREDITS.md), never a painting or photo we may not
 redistribute. ``--publish-only`` copies the figures of an earlier run without running.
+
+``--readable DIR`` (``make readable``) runs them instead for the executed copies a reader sees on
+GitHub: with the bundled images only (``NST_EXTRA_IMAGES`` is removed from the kernel's
+environment, so every picture is one we may redistribute), figures into
+``data/output/readable/`` (the published figures and ``timings.json`` are left alone), and a
+readable copy of each run (``notebook_tools.readable``: JPEG pictures, no runtime noise) into
+``DIR`` with the run's times in ``DIR/timings.json``.
 """
 
 from __future__ import annotations
@@ -21,6 +28,7 @@ import argparse
 import json
 import os
 import shutil
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -90,6 +98,36 @@ def publish(stem: str, figures: Path, allowed_inputs: set[str]) -> list[str]:
     return copied
 
 
+def _commit() -> str:
+    r = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True)
+    return r.stdout.strip() or "unknown"
+
+
+def run_readable(paths: list[Path], target: Path, timeout: int) -> None:
+    """Quality runs with bundled images only, each written as a readable copy into ``target``."""
+    os.environ.pop("NST_EXTRA_IMAGES", None)  # the kernel inherits this environment
+    output = ROOT / "data" / "output" / "readable"
+    os.environ["NST_OUTPUT_DIR"] = str(output)
+    target.mkdir(parents=True, exist_ok=True)
+    timings_file = target / "timings.json"
+    timings = json.loads(timings_file.read_text()) if timings_file.exists() else {}
+    shown = {str(ROOT): ".", str(Path.home()): "~"}
+    for path in paths:
+        print(f"{path.name}: running in quality mode with bundled images only ...", flush=True)
+        load = list(os.getloadavg())
+        seconds = run(path, timeout, output / "executed")
+        info = {"wall_s": round(seconds, 1), "cpu": cpu_model(), "cores": os.cpu_count(),
+                "date": time.strftime("%Y-%m-%d"), "extra_images": False, "quick": False,
+                "commit": _commit(), "load_average_at_start": load}  # fmt: skip
+        executed = json.loads((output / "executed" / path.name).read_text(encoding="utf-8"))
+        copy = notebook_tools.readable(executed, path.name, info, shown)
+        (target / path.name).write_text(notebook_tools.dumps(copy), encoding="utf-8")
+        timings[path.stem] = info
+        timings_file.write_text(json.dumps(timings, indent=1, sort_keys=True) + "\n")
+        size = (target / path.name).stat().st_size / 1e6
+        print(f"{path.name}: {seconds / 60:.1f} min; readable copy {size:.1f} MB", flush=True)
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("notebooks", nargs="+", type=Path)
@@ -97,8 +135,12 @@ def main(argv=None) -> int:
     parser.add_argument("--no-publish", action="store_true", help="time only, copy no figures")
     parser.add_argument("--publish-only", action="store_true", help="copy an earlier run's figures")
     parser.add_argument("--allow-input", action="append", default=[], help="an input_ figure to publish")
+    parser.add_argument("--readable", type=Path, metavar="DIR", help="write executed copies for reading")
     args = parser.parse_args(argv)
     os.environ.pop("NST_QUICK", None)
+    if args.readable:
+        run_readable([p.resolve() for p in args.notebooks], args.readable, args.timeout)
+        return 0
     figures = Path(os.environ.get("NST_OUTPUT_DIR", ROOT / "data" / "output")) / "figures"
     timings_file = DOCS / "timings.json"
     DOCS.mkdir(parents=True, exist_ok=True)

@@ -419,8 +419,9 @@ def test_train_data_folder_writes_the_manifest_beside_the_model(tmp_path, capsys
 
     folder = tmp_path / "mine"
     folder.mkdir()
-    for i in range(2):
-        (folder / f"p{i}.jpg").write_bytes(_jpeg(48, 40, seed=i))
+    (folder / "p0.jpg").write_bytes(_jpeg(48, 40, seed=0))
+    with Image.open(io.BytesIO(_jpeg(48, 40, seed=1))) as im:  # another picture (not p0 re-saved)
+        im.transpose(Image.ROTATE_180).save(folder / "p1.jpg")
     (folder / "broken.jpg").write_bytes(b"not an image")
     (folder / "tiny.png").write_bytes(_jpeg(20, 20, seed=9, fmt="PNG"))  # below the 32 px crop
     out = tmp_path / "m.keras"
@@ -444,3 +445,22 @@ def test_train_data_folder_writes_the_manifest_beside_the_model(tmp_path, capsys
     )  # fmt: skip
     assert code == 2 and "unknown data source 'nosuchsource'" in err and err.count("\n") == 1, err
     assert not (tmp_path / "n.keras").exists()
+
+
+def test_a_picture_saved_again_counts_once_and_a_different_one_of_its_shape_does_not(tmp_path):
+    """The bundled JPEG copies of scikit-image's astronaut, chelsea and retina (re-encoded, retina
+    also smaller) are one picture each with the originals; a resized JPEG copy in a user's folder
+    too; another photo of the same shape stays."""
+    from PIL import Image
+
+    pool = datasets.training_pool(("offline", "bundled"), crop_size=128)
+    names = [p.name for p in pool.photos]
+    assert len(names) == len(set(names)), names
+    assert {p.source for p in pool.photos if p.name in ("astronaut", "chelsea", "retina")} == {"scikit-image"}
+    folder = tmp_path / "mine"
+    folder.mkdir()
+    with Image.open(ROOT / "data/src/content/chelsea.jpg") as im:
+        im.resize((im.width * 3 // 4, im.height * 3 // 4)).save(folder / "small_cat.jpg", quality=70)
+        im.transpose(Image.FLIP_LEFT_RIGHT).save(folder / "mirrored_cat.jpg")  # same shape, new picture
+    pool = datasets.training_pool(["bundled", folder], crop_size=32)
+    assert sorted(p.name for p in pool.photos if p.source == "folder") == ["mirrored_cat"]

@@ -216,3 +216,77 @@ def test_linked_reference_figures_exist(path):
     links = set(re.findall(r"\.\./(docs/figures/[\w./-]+\.(?:jpg|png|gif|mp4))", text))
     missing = sorted(link for link in links if not (ROOT / link).is_file())
     assert not missing, f"{path.name} links to missing reference figures: {missing}"
+
+
+def _png(side: int) -> str:
+    import base64
+    import io
+
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.fromarray(np.random.default_rng(0).integers(0, 255, (side, side * 2, 3), np.uint8)).save(buf, "PNG")
+    return base64.b64encode(buf.getvalue()).decode("ascii")
+
+
+def test_readable_copy_keeps_the_lesson_and_drops_the_noise():
+    """notebook_tools.readable (issue #24 item 4): pictures as small JPEG, printed numbers kept,
+    TensorFlow's log, stderr, echoed paths and local folders gone, a header naming the run."""
+    tools = load_script("notebook_tools")
+    log = "I0000 00:00:1796670799.477975   32005 port.cc:153] oneDNN custom operations are on.\n"
+    nb = {"cells": [
+        {"cell_type": "markdown", "id": "a", "metadata": {"scrolled": True}, "source": ["# 01\n"]},
+        {"cell_type": "code", "id": "b", "metadata": {}, "execution_count": 3, "source": ["f()"], "outputs": [
+            {"output_type": "stream", "name": "stdout", "text": [log, "loss 1.25 in /work/main/x.png\n"]},
+            {"output_type": "stream", "name": "stderr", "text": ["train: 100%|####| 9/9\n"]},
+            {"output_type": "stream", "name": "stdout", "text": [log]},
+            {"output_type": "execute_result", "execution_count": 3, "metadata": {},
+             "data": {"text/plain": ["PosixPath('/work/main/data/output/figures/a.png')"]}},
+            {"output_type": "display_data", "metadata": {"image/png": {"width": 1}},
+             "data": {"image/png": _png(1200), "text/plain": ["<Figure size 800x360 with 2 Axes>"]}},
+        ]},
+    ], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}  # fmt: skip
+    run = {"cpu": "AMD EPYC", "cores": 2, "date": "2026-12-07", "wall_s": 360.0, "commit": "0123456789abcdef"}
+    copy = tools.readable(nb, "01_x.ipynb", run, {"/work/main": "."})
+    header, title, code = copy["cells"]
+    assert "AMD EPYC" in "".join(header["source"]) and "6.0 min" in "".join(header["source"])
+    assert title["metadata"] == {} and copy["metadata"]["nst_tf_run"] == run
+    text, picture = code["outputs"]
+    assert text["text"] == ["loss 1.25 in ./x.png\n"] and code["execution_count"] == 3
+    assert set(picture["data"]) == {"image/jpeg"}
+    import base64
+    import io
+
+    from PIL import Image
+
+    with Image.open(io.BytesIO(base64.b64decode(picture["data"]["image/jpeg"]))) as im:
+        assert im.format == "JPEG" and max(im.size) == tools.READABLE_SIDE
+    for bad, match in (({"extra_images": True}, "NST_EXTRA_IMAGES"), ({"quick": True}, "quick")):
+        with pytest.raises(ValueError, match=match):
+            tools.readable(nb, "01_x.ipynb", run | bad)
+
+
+READABLE = sorted((ROOT / "docs" / "notebooks").glob("*.ipynb"))
+
+
+@pytest.mark.parametrize("path", READABLE, ids=lambda p: p.stem)
+def test_committed_readable_copy_is_publishable_and_current(path):
+    """docs/notebooks/: a quality run with bundled images only, small, no noise, and still the
+    notebook it claims to be (its code cells are the notebook's, bar a few edits since)."""
+    copy = json.loads(path.read_text(encoding="utf-8"))
+    run = copy["metadata"]["nst_tf_run"]
+    assert run["extra_images"] is False and run["quick"] is False
+    assert path.stat().st_size < 4e6, "readable copy over 4 MB: lower notebook_tools.READABLE_SIDE"
+    outputs = [o for c in copy["cells"] if c["cell_type"] == "code" for o in c["outputs"]]
+    assert outputs and not any(o.get("output_type") == "error" for o in outputs)
+    assert not any("image/png" in o.get("data", {}) or o.get("name") == "stderr" for o in outputs)
+    assert any("image/jpeg" in o.get("data", {}) for o in outputs)
+    text = path.read_text(encoding="utf-8")
+    assert "/work/" not in text and "/root/" not in text and "/home/" not in text
+    source = json.loads((NOTEBOOK_DIR / path.name).read_text(encoding="utf-8"))
+    code = ["".join(c["source"]) for c in source["cells"] if c["cell_type"] == "code"]
+    copied = ["".join(c["source"]) for c in copy["cells"] if c["cell_type"] == "code"]
+    same = sum(c in code for c in copied)
+    assert len(copied) == len(code) and same >= 0.9 * len(code), (
+        f"{path.name} is stale ({same} of {len(code)} code cells as in the notebook): run `make readable`"
+    )
