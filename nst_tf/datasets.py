@@ -12,6 +12,10 @@ A pool is built from *sources*, in the order given:
 * ``"bundled"``: the bundled training set of ``nst_tf.fast`` (``data/src``, see CREDITS.md).
 * ``"coco"`` / ``"coco-train"``: COCO 2017 ``val2017`` (5k images, 815 MB) or ``train2017``
   (118k images, 19 GB), downloaded once into ``cache_dir()/datasets/coco`` (:func:`download_coco`).
+* (not a pool source) :func:`download_cyclegan` / :func:`cyclegan_photos`: the CycleGAN authors'
+  painter-and-photo archives (``monet2photo``, ``vangogh2photo``, ``ukiyoe2photo``,
+  ``cezanne2photo``, about 300 MB each) for the unpaired training of notebook 07 (issue #27),
+  by the same pinned, resumable download as COCO, into ``cache_dir()/datasets/cyclegan``.
 * a folder: every image below it, with folder mode's rules (:func:`nst_tf.data.images_below`;
   hidden files left out, a bad file, a dangling link or a link loop skipped with a warning).
 
@@ -52,9 +56,9 @@ from nst_tf.errors import ConfigError, DownloadError, ImageError, NSTError
 from nst_tf.images import image_info, load_image, resize_image
 
 __all__ = [
-    "COCO_ARCHIVES", "COCO_URL", "MATPLOTLIB_PHOTOS", "SKIMAGE_PHOTOS", "SKLEARN_PHOTOS", "SOURCES",
+    "COCO_ARCHIVES", "COCO_URL", "CYCLEGAN_ARCHIVES", "CYCLEGAN_URL", "MATPLOTLIB_PHOTOS", "SKIMAGE_PHOTOS", "SKLEARN_PHOTOS", "SOURCES",
     "Photo", "PhotoStream", "Pool", "bundled_photos", "coco_dir", "coco_photos", "crops",
-    "download_coco", "folder_photos", "manifest_path", "matplotlib_photos", "sha256_file",
+    "cyclegan_dir", "cyclegan_photos", "download_coco", "download_cyclegan", "folder_photos", "manifest_path", "matplotlib_photos", "sha256_file",
     "skimage_photos", "sklearn_photos", "training_pool", "write_manifest",
 ]  # fmt: skip
 
@@ -126,6 +130,40 @@ COCO_ARCHIVES: dict[str, dict] = {
 COCO_LICENCE = (
     "COCO: Flickr photos under their own Creative Commons licences (the 'license' field of the "
     "COCO annotations); COCO terms of use https://cocodataset.org/#termsofuse"
+)
+#: Base address of the CycleGAN authors' archives (Zhu et al. 2017), as tensorflow-datasets records
+#: it for its ``cycle_gan`` builder; ``NST_CYCLEGAN_URL`` or ``base_url=`` replace it (the authors'
+#: own script now names ``http://efrosgans.eecs.berkeley.edu/cyclegan/datasets``: an http mirror you
+#: set is accepted, since every archive is checked against its pinned size and SHA-256).
+CYCLEGAN_URL = "https://people.eecs.berkeley.edu/~taesung_park/CycleGAN/datasets"
+#: The painter-and-photo archives of CycleGAN, with the sizes and SHA-256 sums that
+#: tensorflow-datasets records (``tensorflow_datasets/url_checksums/cycle_gan.txt``) and the image
+#: counts of its catalogue. ``A`` is the painter's work, ``B`` landscape photos.
+CYCLEGAN_ARCHIVES: dict[str, dict] = {
+    "monet2photo": {
+        "file": "monet2photo.zip", "bytes": 305_231_073,
+        "sha256": "88f91b00fc228f97c9411fbf1880ec1d119c98f1722e4cfcfaa2fb35fac05b04",
+        "images": {"trainA": 1_072, "trainB": 6_287, "testA": 121, "testB": 751},
+    },
+    "vangogh2photo": {
+        "file": "vangogh2photo.zip", "bytes": 306_590_349,
+        "sha256": "362c3473e70be0944bda08d49d660eafdc2854df55d697835b8186d1d79caaff",
+        "images": {"trainA": 400, "trainB": 6_287, "testA": 400, "testB": 751},
+    },
+    "ukiyoe2photo": {
+        "file": "ukiyoe2photo.zip", "bytes": 292_946_532,
+        "sha256": "02a2a2fb5ecf425ca1bf86aca7304377da64a2a1d3b86df54eb65e4068bf3b08",
+        "images": {"trainA": 562, "trainB": 6_287, "testA": 263, "testB": 751},
+    },
+    "cezanne2photo": {
+        "file": "cezanne2photo.zip", "bytes": 279_885_071,
+        "sha256": "3a6c10ca21f9485862f1cbd707744b9dc258954a04631271d23a3605eeb63cff",
+        "images": {"trainA": 525, "trainB": 6_287, "testA": 58, "testB": 751},
+    },
+}  # fmt: skip
+CYCLEGAN_LICENCE = (
+    "CycleGAN datasets (Zhu et al. 2017), as their authors distribute them: paintings from WikiArt, "
+    "landscape photos from Flickr; each work's own terms apply (not recorded per file)"
 )
 #: The source names :func:`training_pool` understands (anything else must be a folder).
 SOURCES = ("offline", "skimage", "matplotlib", "sklearn", "bundled", "coco", "coco-train")
@@ -611,15 +649,15 @@ def coco_photos(split: str = "val2017", **kw) -> list[Photo]:
     ]  # fmt: skip
 
 
-def _coco_base(base_url: str | None) -> tuple[str, bool]:
+def _base(base_url: str | None, env: str, default: str, kind: str) -> tuple[str, bool]:
     """(base URL, whether http is allowed): the default is https only; a base the user set may be http."""
-    chosen = base_url or os.environ.get("NST_COCO_URL", "").strip() or None
-    base = (chosen or COCO_URL).rstrip("/")
+    chosen = base_url or os.environ.get(env, "").strip() or None
+    base = (chosen or default).rstrip("/")
     scheme = urllib.parse.urlparse(base).scheme.lower()
     if scheme not in ("https", "http") or (scheme == "http" and chosen is None):
         raise DownloadError(
-            f"refusing to download COCO from '{files.printable(base)}': only https:// (or an http:// "
-            "mirror you set in NST_COCO_URL) is allowed — set NST_COCO_URL to an https address"
+            f"refusing to download {kind} from '{files.printable(base)}': only https:// (or an http:// "
+            f"mirror you set in {env}) is allowed — set {env} to an https address"
         )
     return base, chosen is not None
 
@@ -653,35 +691,109 @@ def download_coco(
             checksum or size mismatch (the bad file is deleted, never kept as complete).
     """
     entry = _check_split(split)
+    base = _base(base_url, "NST_COCO_URL", COCO_URL, "COCO")
+    return _download_archive(
+        _COCO, split, entry, coco_dir(split), base, retries=retries, timeout=timeout, deadline=deadline,
+        progress=progress, keep_archive=keep_archive,
+    )  # fmt: skip
+
+
+class _Kind:
+    """What differs between the archives this module downloads: names in messages, the mirror's
+    environment variable, and whether the archive's folders are kept (CycleGAN's trainA, testB...)."""
+
+    def __init__(self, name: str, env: str, keep_dirs: bool, fallback: str):
+        self.name, self.env, self.keep_dirs, self.fallback = name, env, keep_dirs, fallback
+
+
+_COCO = _Kind("COCO", "NST_COCO_URL", False, "or pass --data with a folder of photos")
+_CYCLEGAN = _Kind("CycleGAN", "NST_CYCLEGAN_URL", True, "or use a folder of paintings instead")
+
+
+def _download_archive(kind: _Kind, name, entry, folder: Path, base, *, retries, timeout, deadline,
+                      progress, keep_archive) -> Path:  # fmt: skip
+    """Download (resuming), check and unpack one pinned archive once; see :func:`download_coco`."""
     size, digest = entry["bytes"], entry["sha256"]
-    folder = coco_dir(split)
     if (folder / _MARKER).is_file():
         return folder
     archive = folder.with_name(entry["file"])
-    base, allow_http = _coco_base(base_url)
+    base, allow_http = base
     url = f"{base}/{entry['file']}"
     fix = (
-        f"unset NST_OFFLINE and connect, set NST_COCO_URL to a mirror, or download {url} yourself to "
-        f"'{files.printable(archive)}' (or pass --data with a folder of photos)"
+        f"unset NST_OFFLINE and connect, set {kind.env} to a mirror, or download {url} yourself to "
+        f"'{files.printable(archive)}' ({kind.fallback})"
     )
     if archive.is_file():
-        _verify(archive, size, digest, url, progress, delete=False)
+        _verify(archive, size, digest, url, progress, delete=False, kind=kind)
     else:
         if files.offline():
             raise DownloadError(
-                f"cannot download COCO {split} ({size / 1e6:,.0f} MB): NST_OFFLINE=1 turns downloads off — {fix}"
+                f"cannot download {kind.name} {name} ({size / 1e6:,.0f} MB): NST_OFFLINE=1 turns downloads off — {fix}"
             )
         seconds = float(deadline) if deadline is not None else None
         try:
             _download_resumable(url, archive, size, timeout, seconds, retries, progress, allow_http)
         except DownloadError as exc:
             raise DownloadError(f"{nst_data._strip_fix(str(exc))} — {fix}") from None
-        _verify(archive.with_name(archive.name + ".part"), size, digest, url, progress, delete=True)
+        _verify(
+            archive.with_name(archive.name + ".part"), size, digest, url, progress, delete=True, kind=kind
+        )
         os.replace(archive.with_name(archive.name + ".part"), archive)
-    _extract(archive, folder, split, digest)
+    _extract(archive, folder, name, digest, kind)
     if not keep_archive:
         archive.unlink(missing_ok=True)
     return folder
+
+
+# ----------------------------------------------------------------------------- CycleGAN
+def cyclegan_dir(name: str = "monet2photo") -> Path:
+    """Where a CycleGAN archive's images live once downloaded: ``cache_dir()/datasets/cyclegan/<name>``
+    (with its folders ``trainA``, ``trainB``, ``testA``, ``testB``)."""
+    _check_cyclegan(name)
+    return files.cache_dir() / "datasets" / "cyclegan" / name
+
+
+def _check_cyclegan(name: str) -> dict:
+    if name not in CYCLEGAN_ARCHIVES:
+        raise ConfigError(f"unknown CycleGAN dataset {name!r}: choose {', '.join(CYCLEGAN_ARCHIVES)}")
+    return CYCLEGAN_ARCHIVES[name]
+
+
+def download_cyclegan(
+    name: str = "monet2photo",
+    *,
+    base_url: str | None = None,
+    retries: int = 3,
+    timeout: float = 60.0,
+    deadline: float | None = None,
+    progress: bool | None = None,
+    keep_archive: bool = False,
+) -> Path:
+    """Download and unpack one of the CycleGAN authors' painter-and-photo archives once
+    (:data:`CYCLEGAN_ARCHIVES`, size and SHA-256 pinned) from ``base_url``, ``NST_CYCLEGAN_URL`` or
+    :data:`CYCLEGAN_URL`; return its folder (:func:`cyclegan_dir`). Everything else as
+    :func:`download_coco`: resumable, checked before it is unpacked, one-line errors, offline
+    with ``NST_OFFLINE=1`` (an archive you put at ``cyclegan_dir(name).with_suffix('.zip')`` is used)."""
+    entry = _check_cyclegan(name)
+    base = _base(base_url, "NST_CYCLEGAN_URL", CYCLEGAN_URL, "CycleGAN")
+    return _download_archive(
+        _CYCLEGAN, name, entry, cyclegan_dir(name), base, retries=retries, timeout=timeout,
+        deadline=deadline, progress=progress, keep_archive=keep_archive,
+    )  # fmt: skip
+
+
+def cyclegan_photos(name: str = "monet2photo", part: str = "trainA", **kw) -> list[Photo]:
+    """The images of one folder of a CycleGAN archive (``trainA``: the painter's training set,
+    ``trainB``: photos; ``testA``, ``testB``), downloaded first if needed (:func:`download_cyclegan`)."""
+    entry = _check_cyclegan(name)
+    if part not in entry["images"]:
+        raise ConfigError(f"unknown part {part!r} of {name}: choose {', '.join(entry['images'])}")
+    folder = download_cyclegan(name, **kw)
+    marker = json.loads((folder / _MARKER).read_text("utf-8"))
+    return [
+        Photo(folder / Path(e["file"]).relative_to(name), f"cyclegan/{name}/{part}", CYCLEGAN_LICENCE, e["file"], "", e["width"], e["height"], e["sha256"])
+        for e in marker["images"] if Path(e["file"]).parts[1] == part
+    ]  # fmt: skip
 
 
 def _progress_bar(total, initial, desc, enabled):
@@ -795,7 +907,7 @@ def _fetch_range(url, part: Path, have: int, size: int, timeout, deadline, bar, 
                 part.unlink(missing_ok=True)  # not the archive we resume: start afresh next time
                 raise DownloadError(
                     f"download of '{url}' has {have + length:,} bytes, expected {size:,} "
-                    "— the archive changed upstream, or NST_COCO_URL serves another file"
+                    "— the archive changed upstream, or the mirror serves another file"
                 )
             fd = os.open(part, os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
             os.ftruncate(fd, have)
@@ -848,7 +960,9 @@ def _range_start(resp) -> int | None:
         return None
 
 
-def _verify(path: Path, size: int, digest: str, url: str, progress, *, delete: bool) -> None:
+def _verify(
+    path: Path, size: int, digest: str, url: str, progress, *, delete: bool, kind: _Kind = _COCO
+) -> None:
     """Check the size and SHA-256 of a downloaded archive; a bad one is deleted (or named) and refused."""
     actual_size = _size_of(path)
     problem = None
@@ -872,15 +986,16 @@ def _verify(path: Path, size: int, digest: str, url: str, progress, *, delete: b
         path.unlink(missing_ok=True)
         raise DownloadError(
             f"download of '{url}' {problem} — it was deleted; retry (the file changed upstream or was "
-            "corrupted on the way), or check NST_COCO_URL"
+            f"corrupted on the way), or check {kind.env}"
         )
     raise DownloadError(
-        f"the COCO archive '{files.printable(path)}' {problem} — delete it and run again to download it"
+        f"the {kind.name} archive '{files.printable(path)}' {problem} — delete it and run again to download it"
     )
 
 
-def _extract(archive: Path, folder: Path, split: str, digest: str) -> None:
-    """Unpack the image files of ``archive`` into ``folder`` (all or nothing), with a marker."""
+def _extract(archive: Path, folder: Path, split: str, digest: str, kind: _Kind = _COCO) -> None:
+    """Unpack the image files of ``archive`` into ``folder`` (all or nothing), with a marker: flat
+    (COCO), or (``kind.keep_dirs``, CycleGAN) in the folders below the archive's top folder."""
     tmp = folder.with_name(f".{folder.name}.{secrets.token_hex(6)}.tmp")
     tmp.mkdir(parents=True)
     try:
@@ -898,11 +1013,16 @@ def _extract(archive: Path, folder: Path, split: str, digest: str) -> None:
                     or ".." in parts
                     or "\\" in name
                     or Path(base).suffix.lower() not in nst_data.IMAGE_EXTENSIONS
-                    or base in seen
+                    or any(p.startswith(".") for p in parts)
+                    or (kind.keep_dirs and len(parts) < 3)  # <top>/<part>/<image> only
                 ):
                     continue
-                seen.add(base)
-                target = tmp / base
+                rel = PurePosixPath(*parts[1:]) if kind.keep_dirs else PurePosixPath(base)
+                if rel in seen:
+                    continue
+                seen.add(rel)
+                target = tmp / rel
+                target.parent.mkdir(parents=True, exist_ok=True)
                 hasher = hashlib.sha256()
                 with zf.open(info) as src, open(target, "xb") as dst:
                     for block in iter(lambda src=src: src.read(1 << 20), b""):
@@ -916,7 +1036,7 @@ def _extract(archive: Path, folder: Path, split: str, digest: str) -> None:
                     continue
                 entries.append(
                     {
-                        "file": f"{split}/{base}",
+                        "file": f"{split}/{rel}",
                         "sha256": hasher.hexdigest(),
                         "width": width,
                         "height": height,
@@ -924,7 +1044,7 @@ def _extract(archive: Path, folder: Path, split: str, digest: str) -> None:
                 )
         if not entries:
             raise DownloadError(
-                f"the COCO archive '{files.printable(archive)}' holds no images — delete it and retry"
+                f"the {kind.name} archive '{files.printable(archive)}' holds no images — delete it and retry"
             )
         marker = {"split": split, "archive": archive.name, "archive_sha256": digest, "images": entries}
         (tmp / _MARKER).write_text(json.dumps(marker, indent=0) + "\n", "utf-8")

@@ -12,6 +12,7 @@ import http.server
 import io
 import json
 import os
+import shutil
 import socket
 import threading
 import zipfile
@@ -208,8 +209,8 @@ def test_manifest_lists_file_source_licence_and_sha256_beside_the_model(tmp_path
 class _Server:
     """A loopback HTTP server for one archive: Range support, and a switch to cut responses short."""
 
-    def __init__(self, payload: bytes):
-        self.payload = payload
+    def __init__(self, payload: bytes, name: str = "val2017.zip"):
+        self.payload, self.name = payload, name
         self.requests: list[str | None] = []  # the Range header of each GET (None: whole file)
         self.cut_next = 0  # cut this many coming responses after half their bytes
         self.ranges = True
@@ -222,7 +223,7 @@ class _Server:
             def do_GET(self):
                 rng = self.headers.get("Range")
                 server.requests.append(rng)
-                if not self.path.endswith("/val2017.zip"):
+                if not self.path.endswith("/" + server.name):
                     self.send_error(404)
                     return
                 body, start = server.payload, 0
@@ -385,15 +386,21 @@ def test_coco_archive_placed_by_hand_is_checked_and_used_offline(coco, tmp_path,
     assert len(datasets.coco_photos("val2017", progress=False)) == 3 and coco.requests == []
 
 
-def test_a_plain_http_coco_address_is_refused_unless_the_user_set_it(monkeypatch):
-    monkeypatch.delenv("NST_COCO_URL", raising=False)
-    assert datasets._coco_base(None) == (datasets.COCO_URL, False)
-    monkeypatch.setattr(datasets, "COCO_URL", "http://images.cocodataset.org/zips")
-    with pytest.raises(DownloadError, match="https"):
-        datasets._coco_base(None)
-    assert datasets._coco_base("http://127.0.0.1:1/zips") == ("http://127.0.0.1:1/zips", True)
-    with pytest.raises(DownloadError, match="https"):
-        datasets._coco_base("ftp://example.org/zips")
+def test_a_plain_http_address_is_refused_unless_the_user_set_it(monkeypatch):
+    for env, default, kind in (("NST_COCO_URL", datasets.COCO_URL, "COCO"),
+                               ("NST_CYCLEGAN_URL", datasets.CYCLEGAN_URL, "CycleGAN")):  # fmt: skip
+        monkeypatch.delenv(env, raising=False)
+        assert datasets._base(None, env, default, kind) == (default, False)
+        with pytest.raises(DownloadError, match=f"https.*{env}"):
+            datasets._base(None, env, default.replace("https://", "http://"), kind)
+        assert datasets._base("http://127.0.0.1:1/zips", env, default, kind) == (
+            "http://127.0.0.1:1/zips",
+            True,
+        )
+        monkeypatch.setenv(env, "http://127.0.0.1:2/zips")  # a mirror the user set
+        assert datasets._base(None, env, default, kind) == ("http://127.0.0.1:2/zips", True)
+        with pytest.raises(DownloadError, match="https"):
+            datasets._base("ftp://example.org/zips", env, default, kind)
 
 
 # ----------------------------------------------------------------------------- train --data
@@ -464,3 +471,93 @@ def test_a_picture_saved_again_counts_once_and_a_different_one_of_its_shape_does
         im.transpose(Image.FLIP_LEFT_RIGHT).save(folder / "mirrored_cat.jpg")  # same shape, new picture
     pool = datasets.training_pool(["bundled", folder], crop_size=32)
     assert sorted(p.name for p in pool.photos if p.source == "folder") == ["mirrored_cat"]
+
+
+# ----------------------------------------------------------------------------- CycleGAN, from 127.0.0.1
+def _tiny_cyclegan() -> bytes:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        zf.writestr("monet2photo/trainA/00001.jpg", _jpeg(40, 32, seed=31))
+        zf.writestr("monet2photo/trainA/00002.jpg", _jpeg(32, 40, seed=32))
+        zf.writestr("monet2photo/trainB/2013-11-08 16:45:24.jpg", _jpeg(48, 32, seed=33))
+        zf.writestr("monet2photo/testA/00001.jpg", _jpeg(36, 36, seed=34))  # same name as in trainA
+        zf.writestr("monet2photo/trainA/.hidden.jpg", _jpeg(32, 32, seed=35))  # left out
+        zf.writestr("monet2photo/cover.jpg", _jpeg(32, 32, seed=36))  # not in a part: left out
+        zf.writestr("../escape.jpg", _jpeg(32, 32, seed=37))  # out of the folder: left out
+    return buf.getvalue()
+
+
+@pytest.fixture
+def cyclegan(tmp_path, monkeypatch):
+    payload = _tiny_cyclegan()
+    entry = {"file": "monet2photo.zip", "bytes": len(payload), "sha256": hashlib.sha256(payload).hexdigest(),
+             "images": {"trainA": 2, "trainB": 1, "testA": 1, "testB": 0}}  # fmt: skip
+    monkeypatch.setitem(datasets.CYCLEGAN_ARCHIVES, "monet2photo", entry)
+    monkeypatch.setattr(datasets, "_RETRY_PAUSE", 0.0)
+    monkeypatch.setenv("NST_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.delenv("NST_OFFLINE", raising=False)
+    server = _Server(payload, "monet2photo.zip")
+    monkeypatch.setenv("NST_CYCLEGAN_URL", server.url)
+    yield server
+    server.close()
+
+
+def test_the_pinned_cyclegan_archives_are_the_ones_tensorflow_datasets_records():
+    assert datasets.CYCLEGAN_URL.startswith("https://")
+    got = {k: (v["bytes"], v["sha256"][:12]) for k, v in datasets.CYCLEGAN_ARCHIVES.items()}
+    assert got == {
+        "monet2photo": (305_231_073, "88f91b00fc22"), "vangogh2photo": (306_590_349, "362c3473e70b"),
+        "ukiyoe2photo": (292_946_532, "02a2a2fb5ecf"), "cezanne2photo": (279_885_071, "3a6c10ca21f9"),
+    }  # fmt: skip
+    assert all(
+        len(v["sha256"]) == 64 and v["file"] == f"{k}.zip" for k, v in datasets.CYCLEGAN_ARCHIVES.items()
+    )
+
+
+def test_cyclegan_download_keeps_its_parts_and_happens_once(cyclegan, tmp_path):
+    folder = datasets.download_cyclegan("monet2photo", progress=False)
+    assert folder == tmp_path / "cache" / "datasets" / "cyclegan" / "monet2photo"
+    found = sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*.jpg"))
+    assert found == [
+        "testA/00001.jpg",
+        "trainA/00001.jpg",
+        "trainA/00002.jpg",
+        "trainB/2013-11-08 16:45:24.jpg",
+    ]
+    assert not (tmp_path / "cache" / "datasets" / "escape.jpg").exists()
+    assert not (
+        tmp_path / "cache" / "datasets" / "cyclegan" / "monet2photo.zip"
+    ).exists()  # deleted once unpacked
+    paintings = datasets.cyclegan_photos("monet2photo", "trainA", progress=False)
+    photos = datasets.cyclegan_photos("monet2photo", "trainB", progress=False)
+    assert cyclegan.requests == [None]  # one download for all of it
+    assert [p.path.name for p in paintings] == ["00001.jpg", "00002.jpg"] and len(photos) == 1
+    assert paintings[0].source == "cyclegan/monet2photo/trainA" and "WikiArt" in paintings[0].licence
+    assert paintings[0].sha256 == hashlib.sha256(paintings[0].path.read_bytes()).hexdigest()
+    assert (paintings[0].width, paintings[0].height) == (40, 32)
+    with pytest.raises(ConfigError, match="choose trainA"):
+        datasets.cyclegan_photos("monet2photo", "train")
+    with pytest.raises(ConfigError, match="monet2photo"):
+        datasets.download_cyclegan("picasso2photo")
+
+
+def test_cyclegan_download_resumes_refuses_a_bad_archive_and_says_offline_in_one_line(
+    cyclegan, tmp_path, monkeypatch
+):
+    cyclegan.cut_next = 1
+    with pytest.raises(DownloadError) as info:
+        datasets.download_cyclegan("monet2photo", progress=False, retries=0)
+    _one_line(str(info.value), "interrupted", "resume", "NST_CYCLEGAN_URL")
+    folder = datasets.download_cyclegan("monet2photo", progress=False)  # picks up where it stopped
+    assert cyclegan.requests[0] is None and cyclegan.requests[1].startswith("bytes=")
+    assert (folder / "trainA" / "00002.jpg").is_file()
+    shutil.rmtree(folder)
+    monkeypatch.setitem(datasets.CYCLEGAN_ARCHIVES["monet2photo"], "sha256", "f" * 64)
+    with pytest.raises(DownloadError) as info:
+        datasets.download_cyclegan("monet2photo", progress=False)
+    _one_line(str(info.value), "SHA-256", "deleted", "NST_CYCLEGAN_URL")
+    assert not any((tmp_path / "cache" / "datasets" / "cyclegan").glob("monet2photo*"))
+    monkeypatch.setenv("NST_OFFLINE", "1")
+    with pytest.raises(DownloadError) as info:
+        datasets.download_cyclegan("monet2photo", progress=False)
+    _one_line(str(info.value), "NST_OFFLINE=1", "CycleGAN monet2photo", "monet2photo.zip")
