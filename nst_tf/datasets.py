@@ -499,12 +499,12 @@ def _unique(photos: list[Photo]) -> list[Photo]:
         if key not in seen:
             seen.add(key)
             out.append(Photo(**{**photo.__dict__, "sha256": key}))
-    sizes: dict = {}
+    shapes: dict = {}  # aspect ratio -> photos
     for photo in out:
         if photo.width is not None:
-            sizes.setdefault(round(photo.width / max(photo.height, 1), 2), []).append(photo)
+            shapes.setdefault(round(photo.width / max(photo.height, 1), 2), []).append(photo)
     copies = set()
-    for group in sizes.values():
+    for group in shapes.values():
         kept = []  # (photo, thumbnail) of the first of each picture of this shape
         for photo in group if len(group) > 1 else ():
             thumb = _thumbnail(photo.path)
