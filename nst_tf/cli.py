@@ -589,6 +589,8 @@ def _run(args) -> int:
         return 0
     if args.command in ("train", "stylize"):
         return _run_fast(args)
+    if args.command == "translate":
+        return _translate(args)
     data = _read_config(args) if args.config else None
     config = _config_from_args(args, data)
     record = _inputs_record(data)
@@ -878,6 +880,21 @@ def _fast_parsers(sub):
     )
     stylize.add_argument("--overwrite", action="store_true", help="allow replacing existing outputs")
     stylize.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
+    translate = sub.add_parser(
+        "translate",
+        help="translate images, folders or videos with a CycleGAN generator (notebook 07)",
+        epilog="Outputs are named as `stylize` names them, each with a JSON sidecar. The model is a "
+        ".keras file written by nst_tf.gan.train_cyclegan (python -m benchmarks.cyclegan).",
+    )
+    translate.add_argument("inputs", nargs="+", type=_path, metavar="INPUT", help="image, folder or video")
+    translate.add_argument("--model", "-m", type=_path, required=True, help="a CycleGAN .keras file")
+    translate.add_argument(
+        "--direction", choices=("x2y", "y2x"), default="x2y",
+        help="x2y: G, photo -> painting (default); y2x: F, painting -> photo",
+    )  # fmt: skip
+    for action in stylize._actions:  # the output options of stylize, the same
+        if action.dest in ("output", "size", "batch_size", "blend", "precision", "overwrite", "quiet"):
+            translate._add_action(action)
 
 
 def _run_fast(args) -> int:
@@ -988,7 +1005,6 @@ def _model_output(args, config) -> Path:
 def _stylize(args) -> int:
     from nst_tf import fast
     from nst_tf.errors import ConfigError
-    from nst_tf.files import output_dir, printable, user_path
 
     if args.batch_size < 1 or (args.size is not None and not 16 <= args.size <= 16384):
         raise ConfigError("--batch-size must be >= 1 and --size from 16 to 16384")
@@ -1000,11 +1016,34 @@ def _stylize(args) -> int:
         if args.style is not None:  # a network that ships trained
             args.model = fast.shipped_model(args.style)
         model = fast.load_model(args.model, args.precision)
+    return _apply_network(args, model)
+
+
+def _translate(args) -> int:
+    """``translate``: generator G (or F) of a CycleGAN over images, folders and videos, as ``stylize``."""
+    from nst_tf import gan
+    from nst_tf.errors import ConfigError
+    from nst_tf.files import sha256_file, user_path
+
+    if args.batch_size < 1 or (args.size is not None and not 16 <= args.size <= 16384):
+        raise ConfigError("--batch-size must be >= 1 and --size from 16 to 16384")
+    model = gan.load_generator(args.model, args.direction, args.precision)
+    path = user_path(args.model)
+    args.model = {"kind": "CycleGAN generator (nst_tf.gan)", "path": str(path), "sha256": sha256_file(path, 12),
+                  "direction": args.direction, "network": model.name}  # fmt: skip
+    return _apply_network(args, model)
+
+
+def _apply_network(args, model) -> int:
+    """Every input of ``stylize`` / ``translate`` through ``model``, named by one rule."""
+    from nst_tf import fast
+    from nst_tf.files import output_dir, printable, user_path
+
     if args.output:
         out_dir = Path(os.path.abspath(user_path(args.output)))
     else:
         stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
-        out_dir = output_dir().absolute() / "stylize" / f"{stamp}-{_slug(_model_name(args.model))}"
+        out_dir = output_dir().absolute() / args.command / f"{stamp}-{_slug(_model_name(args.model))}"
     written, failed = 0, []
     plan = _stylize_outputs(args.inputs, out_dir)
     from nst_tf.files import check_names
@@ -1052,6 +1091,8 @@ def _stylize(args) -> int:
 
 def _model_name(model) -> str:
     """A run folder's name for the network: the model file's, or "adain-<style>" for a stylizer."""
+    if isinstance(model, dict) and "direction" in model:
+        return f"{Path(model['path']).stem}-{model['direction']}"
     if isinstance(model, dict):
         return f"{model['method']}-{Path(model['style']['path']).stem}"
     return str(model)
