@@ -950,9 +950,12 @@ def evaluate_dcgan(model, doms: dict, config: DCGANConfig, n: int = 64) -> dict:
         return float(d[np.triu_indices(len(a), 1)].mean())
 
     nearest = np.abs(fakes[:, None] - basic[None]).mean(axis=(2, 3, 4)).min(axis=1)
-    grid = lambda imgs: np.concatenate(
-        [np.concatenate(list(imgs[r * 8 : r * 8 + 8]), 1) for r in range(len(imgs) // 8)], 0
-    )  # noqa: E731
+
+    def grid(imgs):
+        return np.concatenate(
+            [np.concatenate(list(imgs[r * 8 : r * 8 + 8]), 1) for r in range(len(imgs) // 8)], 0
+        )  # noqa: E731
+
     return {
         "style": metrics.style_distance(grid(fakes), grid(reals), weights=config.weights),
         "diversity": spread(fakes) / max(spread(reals), 1e-9),
