@@ -94,6 +94,13 @@ def _to_pixels(x):
     return keras.layers.Rescaling(127.5, offset=127.5, name="to_pixels", dtype="float32")(x)
 
 
+def _leaky(x, name: str):
+    """Leaky ReLU (slope 0.2) as max(x, 0.2 x): the same function as ``LeakyReLU``, without the
+    fused BiasAdd + LeakyRelu kernel whose gradient TensorFlow's graph optimiser fails to rewrite
+    (it prints a "remapper failed" error line in every training cell)."""
+    return keras.layers.Maximum(name=name)([x, keras.layers.Rescaling(0.2, name=f"{name}_0.2x")(x)])
+
+
 def _check_size(size: int) -> int:
     if not isinstance(size, int) or isinstance(size, bool) or size < 16 or size & (size - 1):
         raise ConfigError(f"size must be a power of two from 16 (32 or 64), got {size!r}")
@@ -152,13 +159,13 @@ def build_discriminator(
             x = keras.layers.Conv2D(width * 2**i, 4, strides=2, padding="same", name=f"down{i + 1}")(x)
             if i:
                 x = keras.layers.GroupNormalization(groups=-1, epsilon=1e-3, name=f"down{i + 1}_in")(x)
-            x = keras.layers.ReLU(negative_slope=0.2, name=f"down{i + 1}_lrelu")(x)
+            x = _leaky(x, f"down{i + 1}_lrelu")
         if kind == "dc":
             x = keras.layers.Conv2D(1, 4, padding="valid", name="score")(x)
         else:
             x = keras.layers.Conv2D(width * 2**downs, 3, padding="same", name="patch")(x)
             x = keras.layers.GroupNormalization(groups=-1, epsilon=1e-3, name="patch_in")(x)
-            x = keras.layers.ReLU(negative_slope=0.2, name="patch_lrelu")(x)
+            x = _leaky(x, "patch_lrelu")
             x = keras.layers.Conv2D(1, 1, name="score")(x)
         out = keras.layers.Activation("linear", name="scores", dtype="float32")(x)
     return keras.Model(image, out, name=name or f"{kind}_discriminator_{size}")
