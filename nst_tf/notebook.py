@@ -145,6 +145,24 @@ def _pan(name: str = "coffee", frames: int = 4):
     return np.stack([img[:16, 2 * i : 2 * i + 24] for i in range(frames)])
 
 
+def _scores(n: int = 3, hw=(4, 6), seed: int = 0):
+    """(n, h, w, 1) float32 discriminator score maps (patch scores, non-square), spread around 0.5
+    with values below 0 and above 1, different for every picture: (real scores, fake scores)."""
+    rng = np.random.default_rng(seed)
+    real = rng.normal(0.7, 0.4, (n, *hw, 1)) + np.arange(n)[:, None, None, None] * 0.2
+    fake = rng.normal(0.3, 0.4, (n, *hw, 1)) - np.arange(n)[:, None, None, None] * 0.1
+    return real.astype(np.float32), fake.astype(np.float32)
+
+
+def _round_trip(names=("chelsea", "coffee")):
+    """(pictures, their round trip): 20x32 crops of bundled images and the same, shifted in
+    brightness by a different amount per picture and a little noise: what F(G(x)) may give back."""
+    x = np.stack([_crop(name) for name in names])
+    rng = np.random.default_rng(1)
+    back = x + np.arange(1, len(names) + 1)[:, None, None, None] * 9.0 + rng.normal(0, 6, x.shape)
+    return x, np.clip(back, 0, 255).astype(np.float32)
+
+
 #: exercise id -> (the nst_tf function the student rewrites, builder of its frozen inputs).
 #: Adding an exercise: one line here (and in WEIGHT_FREE if its inputs use no VGG19 features),
 #: then ``python -m nst_tf.notebook --freeze``, and its wrong answers in tests/test_exercises.py.
@@ -180,9 +198,11 @@ EXERCISES = {
         "arbitrary.wct",
         lambda: (_features("block1_conv1", "chelsea", "coffee"), _features("block1_conv1", "gravel")),
     ),
+    "07.1": ("gan.lsgan_d_loss", _scores),
+    "07.2": ("gan.cycle_loss", _round_trip),
 }
 #: Exercises whose inputs need no VGG19 weights: graded against the frozen answer on any machine.
-WEIGHT_FREE = frozenset({"01.5", "04.7", "05.4"})
+WEIGHT_FREE = frozenset({"01.5", "04.7", "05.4", "07.1", "07.2"})
 
 
 def _inputs(exercise: str) -> tuple:

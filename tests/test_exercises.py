@@ -530,6 +530,29 @@ WRONG = {
         "Cholesky colouring": lambda c, s: _wct(c, s, how="cholesky"),
         "AdaIN instead": lambda c, s: _adain(c, s),
     },
+    "07.1": {
+        "mean over the batch too": lambda r, f: np.mean((r - 1) ** 2) / 2 + np.mean(f**2) / 2,
+        "no factor 1/2": lambda r, f: np.mean((r - 1) ** 2, axis=(1, 2, 3)) + np.mean(f**2, axis=(1, 2, 3)),
+        "the targets swapped": lambda r, f: (
+            0.5 * (np.mean(r**2, axis=(1, 2, 3)) + np.mean((f - 1) ** 2, axis=(1, 2, 3)))
+        ),
+        "absolute instead of square": lambda r, f: (
+            0.5 * (np.mean(np.abs(r - 1), axis=(1, 2, 3)) + np.mean(np.abs(f), axis=(1, 2, 3)))
+        ),
+        "summed over the patches": lambda r, f: (
+            0.5 * (np.sum((r - 1) ** 2, axis=(1, 2, 3)) + np.sum(f**2, axis=(1, 2, 3)))
+        ),
+        "binary cross-entropy": lambda r, f: (
+            0.5 * (np.mean(np.logaddexp(0, -r), axis=(1, 2, 3)) + np.mean(np.logaddexp(0, f), axis=(1, 2, 3)))
+        ),
+    },
+    "07.2": {
+        "squared error": lambda x, c: np.mean(((c - x) / 127.5) ** 2, axis=(1, 2, 3)),
+        "in grey levels": lambda x, c: np.mean(np.abs(c - x), axis=(1, 2, 3)),
+        "divided by 255": lambda x, c: np.mean(np.abs(c - x), axis=(1, 2, 3)) / 255.0,
+        "mean over the batch": lambda x, c: np.mean(np.abs(c - x)) / 127.5,
+        "signed difference": lambda x, c: np.mean(c - x, axis=(1, 2, 3)) / 127.5,
+    },
 }
 
 #: exercise -> a right answer written otherwise than the package's: graded correct.
@@ -546,6 +569,10 @@ RIGHT = {
     "05.4": lambda v: float(np.mean(np.abs(np.diff(v.astype(np.float32), axis=0)))),
     "06.1": _adain,
     "06.2": _wct,
+    "07.1": lambda r, f: (
+        (np.mean(np.square(r - 1), axis=(1, 2, 3)) + np.mean(np.square(f), axis=(1, 2, 3))) / 2
+    ),
+    "07.2": lambda x, c: tf.reduce_mean(tf.abs(x / 127.5 - 1 - (c / 127.5 - 1)), axis=[1, 2, 3]),
 }
 
 WRONG_CASES = [(exercise, why) for exercise in sorted(WRONG) for why in WRONG[exercise]]
