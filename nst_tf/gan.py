@@ -57,17 +57,27 @@ __all__ = [
     "DIFF_AUGMENT",
     "DISCRIMINATORS",
     "HistoryPool",
+    "basic_dataset",
+    "build_cyclegan",
+    "build_dcgan",
     "build_dcgan_generator",
     "build_discriminator",
+    "centre_crops",
     "cycle_loss",
+    "cyclegan_grid",
     "diff_augment",
     "domains",
+    "eval_photo",
+    "eval_side",
     "evaluate_cyclegan",
     "evaluate_dcgan",
+    "fixed_noise",
     "identity_loss",
     "load_generator",
     "lsgan_d_loss",
     "lsgan_g_loss",
+    "make_cyclegan_step",
+    "make_dcgan_step",
     "painted_photos",
     "sample_grid",
     "train_cyclegan",
@@ -523,7 +533,7 @@ def domains(config, progress: bool | None = None) -> dict:
     return {"x": pool.photos, "y": y, "pool": pool, "held_out": held_out, "truth": None}
 
 
-def _fixed_pictures(paths, size: int, side: int) -> np.ndarray:
+def centre_crops(paths, size: int, side: int) -> np.ndarray:
     """Each picture scaled to short side ``side`` and centre-cropped to ``size``: (N, size, size, 3)."""
     out = []
     for path in paths:
@@ -537,9 +547,9 @@ def _fixed_pictures(paths, size: int, side: int) -> np.ndarray:
     return np.stack(out).astype(np.float32)
 
 
-def _basic_dataset(paths, size: int, side: int, batch_size: int, seed: int, start: int):
+def basic_dataset(paths, size: int, side: int, batch_size: int, seed: int, start: int):
     """The "basic" data: the same centre crops, reshuffled each epoch (stateless, by seed)."""
-    pictures = _fixed_pictures(paths, size, side)
+    pictures = centre_crops(paths, size, side)
     n = len(pictures)
 
     def batches():
@@ -725,7 +735,7 @@ def train_cyclegan(
     )
     validate = None
     if output is not None and config.validate_every:
-        photos = [_eval_photo(p.path, config) for p in doms["held_out"]]
+        photos = [eval_photo(p.path, config) for p in doms["held_out"]]
 
         def validate(model, step):
             path = _val_dir(output) / f"step-{step:06d}.jpg"
@@ -747,7 +757,7 @@ def eval_side(config) -> int:
     return int(round(sum(config.photo_side) / 2 / 8) * 8)
 
 
-def _eval_photo(path, config) -> np.ndarray:
+def eval_photo(path, config) -> np.ndarray:
     img = load_image(path)
     h, w = img.shape[:2]
     short = eval_side(config)
@@ -801,7 +811,7 @@ def evaluate_cyclegan(model, doms: dict, config: CycleGANConfig) -> dict:
     )
     rows = []
     for i, photo in enumerate(doms["held_out"]):
-        x = _eval_photo(photo.path, config)
+        x = eval_photo(photo.path, config)
         fake = np.clip(stylize(g, x), 0, 255)
         back = np.clip(stylize(f, fake), 0, 255)
         row = {
@@ -917,7 +927,7 @@ def train_dcgan(
     result.domains = {"y": doms["y"]}
     paths, first = [p.path for p in doms["y"]], start * config.batch_size
     if config.augmentation == "basic":
-        ds = _basic_dataset(paths, config.size, config.photo_side[0], config.batch_size, config.seed, first)
+        ds = basic_dataset(paths, config.size, config.photo_side[0], config.batch_size, config.seed, first)
     else:
         ds = datasets.crops(paths, config.size, config.batch_size, config.seed, first, config.scales())
     step_fn = make_dcgan_step(model, (opt_g, opt_d), config, strategy)
@@ -949,7 +959,7 @@ def evaluate_dcgan(model, doms: dict, config: DCGANConfig, n: int = 64) -> dict:
     fakes = np.clip(g(z, training=False).numpy(), 0, 255)
     paths = [p.path for p in doms["y"]]
     reals = next(iter(datasets.crops(paths, config.size, n, seed=12345, scales=config.scales()))).numpy()
-    basic = _fixed_pictures(paths, config.size, config.photo_side[0])
+    basic = centre_crops(paths, config.size, config.photo_side[0])
 
     def spread(a):
         flat = a.reshape(len(a), -1) / 255.0

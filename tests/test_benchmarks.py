@@ -270,3 +270,21 @@ def test_quick_precision_benchmark_times_both_precisions_and_records_the_machine
     )
     md = (tmp_path / "precision.md").read_text()
     assert "| chelsea:hubble_deep_field | 64x43 |" in md and res["machine"]["cpu"] in md
+
+
+def test_quick_gan_ablations_write_both_tables_figures_and_the_machine(tmp_path):
+    from benchmarks import cyclegan
+
+    doc = cyclegan.run(tmp_path / "work", tmp_path, quick=True)
+    assert [*doc["cyclegan"], *doc["dcgan"]] == list(cyclegan.QUICK_ROWS)
+    text = (tmp_path / "cyclegan.md").read_text()
+    for name in [*cyclegan.QUICK_ROWS, "photo (unchanged)", "the ground truth"]:
+        assert name in text
+    assert doc["machine"]["command"] and doc["machine"]["cpu"]
+    saved = json.loads((tmp_path / "cyclegan.json").read_text())
+    assert saved["references"]["photo (unchanged)"]["ssim"] == pytest.approx(1.0)
+    assert (tmp_path / "cyclegan" / "cyclegan_losses.png").is_file()
+    assert (tmp_path / "cyclegan" / "dcgan_basic_steps.jpg").is_file()
+    # a second run trains nothing: every model is already there
+    again = cyclegan.run(tmp_path / "work", tmp_path, quick=True)
+    assert again["cyclegan"]["no cycle loss"]["score"] == doc["cyclegan"]["no cycle loss"]["score"]
