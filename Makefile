@@ -65,3 +65,5 @@ bench-all: setup
 	$(PY) -m benchmarks.fast
 	$(PY) -m benchmarks.peer_fast
 	$(PY) -m benchmarks.shipped evaluate
+	$(PY) -m benchmarks.arbitrary evaluate
+	$(PY) -m benchmarks.cyclegan run

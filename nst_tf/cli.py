@@ -572,6 +572,11 @@ def _run(args) -> int:
             print("\ndecoders for any style (stylize --method adain|wct --style IMAGE):")
             for path in decoders:
                 print(f"{printable(path.stem):28s} {printable(path)}")
+        cyclegans = sorted((SHIPPED_DIR / "cyclegan").glob("*.keras"))
+        if cyclegans:
+            print("\nCycleGANs that ship trained (translate --style NAME):")
+            for path in cyclegans:
+                print(f"{printable(path.stem):28s} {printable(path)}")
         return 0
     if args.command == "figures":
         from nst_tf.figures import export_page
@@ -887,7 +892,12 @@ def _fast_parsers(sub):
         ".keras file written by nst_tf.gan.train_cyclegan (python -m benchmarks.cyclegan).",
     )
     translate.add_argument("inputs", nargs="+", type=_path, metavar="INPUT", help="image, folder or video")
-    translate.add_argument("--model", "-m", type=_path, required=True, help="a CycleGAN .keras file")
+    which = translate.add_mutually_exclusive_group()
+    which.add_argument("--model", "-m", type=_path, help="a CycleGAN .keras file (nst_tf.gan.train_cyclegan)")
+    which.add_argument(
+        "--style", default=None,
+        help="a CycleGAN that ships trained, by name (`list` shows them; default: the first, starry_night)",
+    )  # fmt: skip
     translate.add_argument(
         "--direction", choices=("x2y", "y2x"), default="x2y",
         help="x2y: G, photo -> painting (default); y2x: F, painting -> photo",
@@ -1027,6 +1037,8 @@ def _translate(args) -> int:
 
     if args.batch_size < 1 or (args.size is not None and not 16 <= args.size <= 16384):
         raise ConfigError("--batch-size must be >= 1 and --size from 16 to 16384")
+    if args.model is None:
+        args.model = gan.shipped_cyclegan(args.style)
     model = gan.load_generator(args.model, args.direction, args.precision)
     path = user_path(args.model)
     args.model = {"kind": "CycleGAN generator (nst_tf.gan)", "path": str(path), "sha256": sha256_file(path, 12),

@@ -80,6 +80,7 @@ __all__ = [
     "make_dcgan_step",
     "painted_photos",
     "sample_grid",
+    "shipped_cyclegan",
     "train_cyclegan",
     "train_dcgan",
 ]
@@ -793,6 +794,26 @@ def load_generator(path, direction: str = "x2y", precision: str | None = "auto")
             f"'{printable(path)}' is not a CycleGAN (no generator {names[direction]}) — {fix}"
         ) from None
     return gen if precision is None else with_precision(gen, precision)
+
+
+#: Where the CycleGANs that ship trained live (``data/models/cyclegan/<name>.keras``).
+CYCLEGAN_DIR = nst_data.SHIPPED_DIR / "cyclegan"
+
+
+def shipped_cyclegan(name: str | None = None) -> Path:
+    """The CycleGAN that ships trained as ``name`` (default: the first by name); one-line
+    ConfigError naming those there are if there is none such."""
+    found = {p.stem: p for p in sorted(CYCLEGAN_DIR.glob("*.keras"))} if CYCLEGAN_DIR.is_dir() else {}
+    if name is None and found:
+        return next(iter(found.values()))
+    key = str(name or "").strip().lower().replace(" ", "_").replace("-", "_")
+    if key in found:
+        return found[key]
+    have = ", ".join(found) or "none"
+    raise ConfigError(
+        f"no CycleGAN ships trained as {printable(name)!r} (shipped: {have}) — pass --model M.keras "
+        "(trained by nst_tf.gan.train_cyclegan or python -m benchmarks.cyclegan)"
+    )
 
 
 def evaluate_cyclegan(model, doms: dict, config: CycleGANConfig) -> dict:

@@ -373,3 +373,36 @@ def test_one_cyclegan_step_under_mirrored_strategy_equals_one_device(tmp_path):
     np.testing.assert_allclose(got["loss"][0], got["loss"][1], rtol=1e-5)
     assert got["moved"] > 1e-4
     assert got["diff"] < 1e-3 * got["moved"]
+
+
+# ----------------------------------------------------------------------------- the CycleGAN that ships
+def test_a_cyclegan_ships_and_translates_a_photo_it_never_saw():
+    """data/models/cyclegan/starry_night.keras (python -m benchmarks.cyclegan's baseline row): G keeps
+    the held-out photo's edges and changes its pixels; F brings it most of the way back."""
+    from nst_tf import data, metrics
+    from nst_tf.networks import stylize
+
+    path = gan.shipped_cyclegan()
+    assert path == gan.shipped_cyclegan("starry_night") == gan.shipped_cyclegan("Starry Night")
+    side = json.loads(path.with_suffix(".json").read_text())
+    assert side["steps_done"] == side["config"]["steps"] and side["stopped"] == "completed"
+    assert path.with_name("starry_night.data.json").is_file()
+    g, f = gan.load_generator(path, "x2y", "float32"), gan.load_generator(path, "y2x", "float32")
+    photo = data.load("coffee", 192)
+    painted = np.clip(stylize(g, photo), 0, 255)
+    back = np.clip(stylize(f, painted), 0, 255)
+    assert np.mean(np.abs(painted - photo)) > 10  # it paints...
+    assert metrics.edge_correlation(painted, photo) > 0.5  # ...the photo, not something else
+    assert np.mean(np.abs(back - photo)) < np.mean(np.abs(painted - photo))  # and F undoes part of it
+
+
+def test_translate_with_a_shipped_name_and_an_unknown_one(tmp_path, capsys):
+    from nst_tf.cli import main
+
+    photo = ROOT / "data/src/content/coffee.jpg"
+    assert main(["translate", str(photo), "--size", "64", "--output", str(tmp_path), "--quiet"]) == 0
+    side = json.loads((tmp_path / "coffee.json").read_text())
+    assert side["model"]["path"].endswith("cyclegan/starry_night.keras")
+    assert main(["translate", str(photo), "--style", "monet", "--output", str(tmp_path / "b")]) != 0
+    err = capsys.readouterr().err
+    assert "no CycleGAN ships trained as 'monet'" in err and "starry_night" in err
