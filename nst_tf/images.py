@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 import tensorflow as tf
-from PIL import Image, ImageOps
+from PIL import Image, ImageFile, ImageOps
 
 from nst_tf.errors import ConfigError, ImageError
 from nst_tf.files import atomic_write, json_bytes, open_input, printable, user_path, write_files
@@ -605,6 +605,10 @@ def image_writer(img, path, *, quality: int = 95):
     options = {"optimize": True}
     if fmt == "JPEG":
         options.update(quality=int(quality), subsampling=0)
+        # an optimised JPEG is written in one piece into a buffer of at least ImageFile.MAXBLOCK
+        # bytes (64 KiB); a small detailed picture at 4:4:4 can need more ("Suspension not allowed
+        # here", then "broken data stream"): make room for the largest it can be
+        ImageFile.MAXBLOCK = max(ImageFile.MAXBLOCK, 3 * pil.width * pil.height + 4096)
 
     return lambda fh: pil.save(fh, format=fmt, **options)
 

@@ -574,3 +574,14 @@ def test_bytes_and_file_objects_are_accepted(tmp_path):
     _one_line(str(info.value), "file path", "bytes of an image file", "file object")
     result = transfer.synthesize_texture(body, size=32, steps=1, pyramid=(), weights="random", progress=False)
     assert result.inputs["styles"][0] == {"bytes": len(body), "sha256": hashlib.sha256(body).hexdigest()[:12]}
+
+
+def test_a_small_detailed_picture_saves_as_jpeg(tmp_path):
+    """An optimised 4:4:4 JPEG larger than Pillow's 64 KiB default buffer (a 416 x 136 grid of
+    noisy samples) used to fail with "broken data stream" ("Suspension not allowed here")."""
+    rng = np.random.default_rng(0)
+    img = rng.integers(0, 256, (416, 136, 3)).astype(np.uint8)
+    out = save_image(img, tmp_path / "grid.jpg", quality=90)
+    back = load_image(out)
+    assert back.shape == (416, 136, 3)
+    assert np.mean(np.abs(back - img)) < 40  # a JPEG of noise, but the same picture
