@@ -233,7 +233,9 @@ def write(doc: dict, work: Path, out: Path) -> None:
         "the held-out photos `coffee` and `rocket` (in neither domain), translated whole at the training "
         "scale. `to truth`: mean absolute difference (grey levels) to the transfer of the same photo, "
         "the ground truth no unpaired method sees; `recon`: |F(G(x)) - x| in grey levels; `style`: "
-        "style distance to the painting (lower is closer).",
+        "style distance to the painting (lower is closer). A row whose model is already in `--work` "
+        "(`data/output/cyclegan_work/`: model, sidecar, checkpoint) is scored, not retrained; its minutes "
+        "and s/step are those of its own training (wall time: other work on the machine slows a row down).",
         "",
         "## CycleGAN: one change at a time",
         "",
