@@ -5,7 +5,9 @@ deprocessing), ``models`` (VGG19 feature extractor; its layer table is
 ``vgg19``), ``losses`` (Gram, content, style, total variation), ``optimize``
 (the GradientTape / L-BFGS loop; the L-BFGS-B driver is ``lbfgsb``),
 ``transfer`` (high-level API), ``plotting``, ``animation``, ``color``,
-``masks`` (spatial control), ``metrics``, ``cli``. Import them explicitly: ``from nst_tf import losses``.
+``masks`` (spatial control), ``metrics``, then ``networks`` / ``training`` / ``fast`` and
+``datasets`` (05), ``arbitrary`` (06), ``gan`` (07), and ``cli``. Import them explicitly:
+``from nst_tf import losses``.
 
 Importing ``nst_tf`` is cheap: it does not import TensorFlow. It arranges that
 TensorFlow, whenever something imports it later in this process, is imported

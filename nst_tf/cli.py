@@ -903,8 +903,11 @@ def _fast_parsers(sub):
         help="x2y: G, photo -> painting (default); y2x: F, painting -> photo",
     )  # fmt: skip
     for action in stylize._actions:  # the output options of stylize, the same
-        if action.dest in ("output", "size", "batch_size", "blend", "precision", "overwrite", "quiet"):
+        if action.dest in ("size", "batch_size", "blend", "precision", "overwrite", "quiet"):
             translate._add_action(action)
+    translate.add_argument(
+        "--output", "-o", type=_path, help="output folder (default: a new folder in data/output/translate/)"
+    )
 
 
 def _run_fast(args) -> int:
