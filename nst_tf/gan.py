@@ -323,6 +323,20 @@ class _Optimizers:
 # ----------------------------------------------------------------------------- configs
 @dataclasses.dataclass
 class _GANConfig:
+    """What both GAN configs share: the data (``data``: the training pool's sources for X;
+    ``domain``, ``style``, ``paint_side``: domain Y, see :func:`domains`), checkpoints, validation
+    grids, seed, VGG19 weights (for painting and scoring) and precision."""
+
+    data: tuple = ("offline", "bundled")
+    domain: str = "painted"
+    style: str = "hubble_deep_field"
+    paint_side: int = 192
+    checkpoint_every: int = 200
+    validate_every: int = 500
+    seed: int = 0
+    weights: str | None = None
+    precision: str = "auto"
+
     def replace(self, **changes):
         return dataclasses.replace(self, **changes)
 
@@ -341,6 +355,10 @@ class _GANConfig:
 
     def _check_common(self):
         precisions.check(self.precision)
+        if self.discriminator not in DISCRIMINATORS:
+            raise ConfigError(
+                f"discriminator must be one of {', '.join(DISCRIMINATORS)}, got {self.discriminator!r}"
+            )
         _check_size(self.size)
         for name in ("batch_size", "steps", "checkpoint_every", "width"):
             value = getattr(self, name)
@@ -385,22 +403,9 @@ class CycleGANConfig(_GANConfig):
     identity_weight: float = 0.5
     pool_size: int = 50
     diff_augment: tuple = ()
-    data: tuple = ("offline", "bundled")
-    domain: str = "painted"
-    style: str = "hubble_deep_field"
-    paint_side: int = 192
-    checkpoint_every: int = 200
-    validate_every: int = 500
-    seed: int = 0
-    weights: str | None = None
-    precision: str = "auto"
 
     def validate(self) -> CycleGANConfig:
         self._check_common()
-        if self.discriminator not in DISCRIMINATORS:
-            raise ConfigError(
-                f"discriminator must be one of {', '.join(DISCRIMINATORS)}, got {self.discriminator!r}"
-            )
         for name in ("cycle_weight", "identity_weight"):
             if not float(getattr(self, name)) >= 0:
                 raise ConfigError(f"{name} must be >= 0, got {getattr(self, name)!r}")
@@ -431,25 +436,12 @@ class DCGANConfig(_GANConfig):
     discriminator: str = "dc"
     augmentation: str = "deluxe"
     diff_augment: tuple = ()
-    data: tuple = ("offline", "bundled")
-    domain: str = "painted"
-    style: str = "hubble_deep_field"
-    paint_side: int = 192
-    checkpoint_every: int = 200
-    validate_every: int = 500
-    seed: int = 0
-    weights: str | None = None
-    precision: str = "auto"
 
     def validate(self) -> DCGANConfig:
         self._check_common()
         if self.augmentation not in AUGMENTATIONS:
             raise ConfigError(
                 f"augmentation must be one of {', '.join(AUGMENTATIONS)}, got {self.augmentation!r}"
-            )
-        if self.discriminator not in DISCRIMINATORS:
-            raise ConfigError(
-                f"discriminator must be one of {', '.join(DISCRIMINATORS)}, got {self.discriminator!r}"
             )
         return self
 
@@ -600,7 +592,8 @@ def make_cyclegan_step(model, optimizers, pools, config: CycleGANConfig, strateg
     def aug(images, seed):
         return diff_augment(images, seed, policy) if policy else images
 
-    def replica_step(x, y, seed):
+    def replica_step(batch_xy, seed):
+        x, y = batch_xy
         s = _seeds(seed, 6)
         with tf.GradientTape(persistent=True) as tape:
             fake_y, fake_x = g(x, training=True), f(y, training=True)
@@ -632,14 +625,9 @@ def make_cyclegan_step(model, optimizers, pools, config: CycleGANConfig, strateg
         means = {k: tf.nn.compute_average_loss(v, global_batch_size=batch) for k, v in terms.items()}
         return gen_loss, means
 
-    @tf.function
-    def step(batch_xy, seed):
-        x, y = batch_xy
-        loss, terms = strategy.run(replica_step, args=(x, y, seed))
-        total = strategy.reduce(tf.distribute.ReduceOp.SUM, loss, axis=None)
-        return total, {k: strategy.reduce(tf.distribute.ReduceOp.SUM, v, axis=None) for k, v in terms.items()}
+    from nst_tf.training import distributed_step
 
-    return step
+    return distributed_step(replica_step, strategy)
 
 
 class _GANResult:
@@ -892,13 +880,9 @@ def make_dcgan_step(model, optimizers, config: DCGANConfig, strategy):
         terms = {"d_real": d_real, "d_fake": d_fake, "g": g_loss}
         return g_total, {k: tf.nn.compute_average_loss(v, global_batch_size=batch) for k, v in terms.items()}
 
-    @tf.function
-    def step(real, seed):
-        loss, terms = strategy.run(replica_step, args=(real, seed))
-        total = strategy.reduce(tf.distribute.ReduceOp.SUM, loss, axis=None)
-        return total, {k: strategy.reduce(tf.distribute.ReduceOp.SUM, v, axis=None) for k, v in terms.items()}
+    from nst_tf.training import distributed_step
 
-    return step
+    return distributed_step(replica_step, strategy)
 
 
 def sample_grid(generator, z) -> np.ndarray:

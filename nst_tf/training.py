@@ -75,6 +75,7 @@ __all__ = [
     "checkpoint_path",
     "compare_with_transfer",
     "default_strategy",
+    "distributed_step",
     "evaluate",
     "fit",
     "make_train_step",
@@ -198,9 +199,17 @@ def make_train_step(model, optimizer, loss_fn, strategy, global_batch: int, nois
         means = {k: tf.nn.compute_average_loss(v, global_batch_size=global_batch) for k, v in terms.items()}
         return loss, means
 
+    return distributed_step(replica_step, strategy)
+
+
+def distributed_step(replica_step, strategy):
+    """The compiled ``step(batch, seed) -> (loss, {term: value})`` of every trainer: ``replica_step``
+    on each replica's share of the batch (``strategy.run``), its loss and terms summed over the
+    replicas (each is already divided by the global batch, so the sum is the global mean)."""
+
     @tf.function
-    def step(photos, seed):
-        loss, terms = strategy.run(replica_step, args=(photos, seed))
+    def step(batch, seed):
+        loss, terms = strategy.run(replica_step, args=(batch, seed))
         total = strategy.reduce(tf.distribute.ReduceOp.SUM, loss, axis=None)
         return total, {k: strategy.reduce(tf.distribute.ReduceOp.SUM, v, axis=None) for k, v in terms.items()}
 
