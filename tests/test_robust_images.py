@@ -312,7 +312,9 @@ def test_files_resize_to_the_requested_long_side(h, w, long_side, tmp_path):
         _one_line(str(exc), str(path))
         assert round(min(h, w) * long_side / max(h, w)) < MIN_SIDE or max(h, w) / min(h, w) > 20
         return
-    assert max(img.shape[:2]) == long_side and (img.shape[0] >= img.shape[1]) == (h >= w)
+    assert max(img.shape[:2]) == long_side
+    # the orientation is kept; rounding may make a nearly square picture square (31 x 32 at 16 px)
+    assert img.shape[0] <= img.shape[1] if h < w else img.shape[0] >= img.shape[1]
     scale = long_side / max(h, w)
     assert abs(img.shape[0] - h * scale) <= 1 and abs(img.shape[1] - w * scale) <= 1
     assert img.min() >= 0 and img.max() <= 255
