@@ -1019,8 +1019,7 @@ def _stylize(args) -> int:
     from nst_tf import fast
     from nst_tf.errors import ConfigError
 
-    if args.batch_size < 1 or (args.size is not None and not 16 <= args.size <= 16384):
-        raise ConfigError("--batch-size must be >= 1 and --size from 16 to 16384")
+    _check_apply_args(args)
     if args.method is not None:  # any style in one pass: AdaIN / WCT and a decoder
         model, args.model = _arbitrary_stylizer(args)
     elif args.decoder is not None or args.alpha != 1.0 or args.preserve_color:
@@ -1032,14 +1031,20 @@ def _stylize(args) -> int:
     return _apply_network(args, model)
 
 
-def _translate(args) -> int:
-    """``translate``: generator G (or F) of a CycleGAN over images, folders and videos, as ``stylize``."""
-    from nst_tf import gan
+def _check_apply_args(args) -> None:
+    """The output options ``stylize`` and ``translate`` share, checked before any model loads."""
     from nst_tf.errors import ConfigError
-    from nst_tf.files import sha256_file, user_path
 
     if args.batch_size < 1 or (args.size is not None and not 16 <= args.size <= 16384):
         raise ConfigError("--batch-size must be >= 1 and --size from 16 to 16384")
+
+
+def _translate(args) -> int:
+    """``translate``: generator G (or F) of a CycleGAN over images, folders and videos, as ``stylize``."""
+    from nst_tf import gan
+    from nst_tf.files import sha256_file, user_path
+
+    _check_apply_args(args)
     if args.model is None:
         args.model = gan.shipped_cyclegan(args.style)
     model = gan.load_generator(args.model, args.direction, args.precision)

@@ -34,7 +34,6 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import json
 import math
 from pathlib import Path
 
@@ -47,7 +46,7 @@ from nst_tf import datasets
 from nst_tf import precision as precisions
 from nst_tf.errors import ConfigError
 from nst_tf.files import printable, user_path
-from nst_tf.images import load_image, resize_image, save_image
+from nst_tf.images import load_image, resize_image, save_image, save_with_sidecar
 from nst_tf.networks import _dtype_policy, build_transformer, read_keras, stylize
 
 __all__ = [
@@ -467,11 +466,8 @@ def painted_photos(
     style_sha = datasets.sha256_file(style_path, 12)
     weights_id = get_weights(weights)[1].get("weights_id", "")
     out = []
-    items = [
-        p if isinstance(p, datasets.Photo) else datasets.folder_photos(Path(p).parent)[0] for p in photos
-    ]
-    bar = progress_bar(len(items), desc=f"painting domain Y ({style_path.stem})", enabled=progress)
-    for photo in items:
+    bar = progress_bar(len(photos), desc=f"painting domain Y ({style_path.stem})", enabled=progress)
+    for photo in photos:
         key = hashlib.sha256(
             f"{photo.sha256 or datasets.sha256_file(photo.path)}|{style_sha}|{side}|{weights_id}".encode()
         )
@@ -481,9 +477,7 @@ def painted_photos(
                 str(photo.path), str(style_path), size=side, weights=weights, progress=False
             )
             meta = {**result.metadata(), "photo": photo.file, "style": style_path.name}
-            path.with_suffix(".json").parent.mkdir(parents=True, exist_ok=True)
-            path.with_suffix(".json").write_text(json.dumps(meta, indent=1) + "\n")
-            save_image(result.image, path)
+            save_with_sidecar(result.image, path, meta, overwrite=True)
         bar.update(1)
         out.append(datasets.Photo(
             path, f"painted by nst_tf transfer ({style_path.stem})",
@@ -526,15 +520,17 @@ def domains(config, progress: bool | None = None) -> dict:
     return {"x": pool.photos, "y": y, "pool": pool, "held_out": held_out, "truth": None}
 
 
+def _to_short_side(img: np.ndarray, side: int) -> np.ndarray:
+    """``img`` resized so that its short side is ``side`` px (the other rounded)."""
+    h, w = img.shape[:2]
+    return resize_image(img, size=(round(h * side / min(h, w)), round(w * side / min(h, w))))
+
+
 def centre_crops(paths, size: int, side: int) -> np.ndarray:
     """Each picture scaled to short side ``side`` and centre-cropped to ``size``: (N, size, size, 3)."""
     out = []
     for path in paths:
-        img = load_image(path)
-        h, w = img.shape[:2]
-        img = resize_image(
-            img, size=(max(side, round(h * side / min(h, w))), max(side, round(w * side / min(h, w))))
-        )
+        img = _to_short_side(load_image(path), side)
         top, left = (img.shape[0] - size) // 2, (img.shape[1] - size) // 2
         out.append(img[top : top + size, left : left + size])
     return np.stack(out).astype(np.float32)
@@ -645,7 +641,7 @@ class _GANResult:
             "format": GAN_FORMAT,
             "config": self.config.to_dict(),
             "data_manifest": ds.manifest_path(self.path).name if self.path else None,
-            "domains": {k: [p.file for p in doms.get(k) or []] for k in ("x", "y", "truth")},
+            "domains": _manifest(doms),
             "validation": {
                 "folder": _val_dir(self.path).name if self.path else None,
                 "grids": self.validation,
@@ -747,10 +743,8 @@ def eval_side(config) -> int:
 
 
 def eval_photo(path, config) -> np.ndarray:
-    img = load_image(path)
-    h, w = img.shape[:2]
-    short = eval_side(config)
-    return resize_image(img, size=(round(h * short / min(h, w)), round(w * short / min(h, w))))
+    """The photo at ``path`` with its short side :func:`eval_side` px: how it is translated and scored."""
+    return _to_short_side(load_image(path), eval_side(config))
 
 
 def cyclegan_grid(model, photos) -> np.ndarray:
