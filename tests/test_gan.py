@@ -386,7 +386,10 @@ def test_a_cyclegan_ships_and_translates_a_photo_it_never_saw():
     assert path == gan.shipped_cyclegan("starry_night") == gan.shipped_cyclegan("Starry Night")
     side = json.loads(path.with_suffix(".json").read_text())
     assert side["steps_done"] == side["config"]["steps"] and side["stopped"] == "completed"
-    assert path.with_name("starry_night.data.json").is_file()
+    assert (
+        path.with_name(side["data_manifest"]).is_file() and side["data_manifest"] == "starry_night.data.json"
+    )
+    assert side["format"] == gan.GAN_FORMAT and side["weights"]["weights_id"]
     g, f = gan.load_generator(path, "x2y", "float32"), gan.load_generator(path, "y2x", "float32")
     photo = data.load("coffee", 192)
     painted = np.clip(stylize(g, photo), 0, 255)
